@@ -1,0 +1,42 @@
+# GenSeg-R1 research repo. `make reproduce` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= smoke
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup test test-fast reproduce lab bench lint clean
+
+setup: $(STAMP)
+
+# Rebuilt only when pyproject.toml changes. torch/torchvision come first (pinned in
+# pyproject.toml); sam2 is an sdist compiled against that torch, so it is built without
+# isolation and with SAM2_BUILD_CUDA=0 (its CUDA op is optional post-processing).
+$(STAMP): pyproject.toml scripts/bootstrap_pins.py
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $$($(BIN)/python scripts/bootstrap_pins.py torch torchvision) setuptools wheel
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation $$($(BIN)/python scripts/bootstrap_pins.py sam2)
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+reproduce: setup
+	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,54 @@
+"""The papermill runner behind `make reproduce`: order, parameters, report index."""
+
+import nbformat
+import pytest
+
+from genseg_lib.reproduce import main, notebook_order, run_notebooks, write_index
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "paper"\nreport_dir = "."\nscale = 1')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+def test_notebook_order(tmp_path):
+    for name in ["10_b.ipynb", "02_a.ipynb", "notes.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in notebook_order(tmp_path)] == ["02_a.ipynb", "10_b.ipynb"]
+
+
+def test_run_notebooks_passes_parameters_and_indexes(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(
+        nbs / "00_first.ipynb",
+        "import pathlib\npathlib.Path(report_dir, 'tables').mkdir(exist_ok=True)\n"
+        "pathlib.Path(report_dir, 'tables', 'x.md').write_text(f'{profile} {scale * 2}')",
+    )
+    reports = tmp_path / "reports"
+    main(
+        ["--profile", "smoke", "--notebooks", str(nbs), "--reports", str(reports), "-p", "scale=21"]
+    )
+    assert (reports / "smoke" / "tables" / "x.md").read_text() == "smoke 42"
+    assert (reports / "smoke" / "notebooks" / "00_first.ipynb").exists()
+    index = (reports / "README.md").read_text()
+    assert "profile `smoke`" in index and "smoke/tables/x.md" in index and "torch" in index
+
+
+def test_unknown_profile_and_failing_notebook(tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        run_notebooks([], tmp_path, "laptop")
+    _notebook(tmp_path / "00_bad.ipynb", "raise RuntimeError('boom')")
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="boom"):
+        run_notebooks([tmp_path / "00_bad.ipynb"], tmp_path / "r", "smoke")
+    assert write_index(tmp_path / "r", "smoke").exists()
