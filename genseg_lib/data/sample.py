@@ -1,0 +1,73 @@
+"""The unified sample every loader returns (SPEC §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from genseg_lib.masks import RLE, rle_decode, union_masks
+
+
+@dataclass
+class Sample:
+    """One referring query on one image.
+
+    gt_masks: one COCO RLE per referred instance, at ``(height, width)``; empty for no-target.
+    image_path / image: the image on disk, or in memory (RGB ``uint8 (H, W, 3)``) for
+        generated data; exactly one is set.
+    source: provenance (dataset, split and the original ids), JSON-serialisable.
+    query_type: a label for per-type metrics (SynthRef types; dataset name elsewhere).
+    """
+
+    sample_id: str
+    query: str
+    gt_masks: list[RLE]
+    no_target: bool
+    width: int
+    height: int
+    source: dict[str, Any] = field(default_factory=dict)
+    image_path: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)
+    query_type: str = "referring"
+
+    def __post_init__(self) -> None:
+        if (self.image_path is None) == (self.image is None):
+            raise ValueError(f"sample {self.sample_id}: set exactly one of image_path and image")
+        if self.no_target != (not self.gt_masks):
+            raise ValueError(
+                f"sample {self.sample_id}: no_target={self.no_target} but "
+                f"{len(self.gt_masks)} ground-truth masks"
+            )
+        for i, rle in enumerate(self.gt_masks):
+            if [int(v) for v in rle["size"]] != [self.height, self.width]:
+                raise ValueError(
+                    f"sample {self.sample_id}: mask {i} has size {rle['size']}, "
+                    f"image is {self.height}x{self.width} (HxW)"
+                )
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(width, height)``, the order `parse_answer` takes."""
+        return self.width, self.height
+
+    def load_image(self) -> Image.Image:
+        """The image as an RGB PIL image; a missing file is an error naming the sample."""
+        if self.image is not None:
+            return Image.fromarray(self.image).convert("RGB")
+        path = Path(self.image_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"sample {self.sample_id}: image not found at {path}")
+        with Image.open(path) as img:
+            return img.convert("RGB")
+
+    def instance_masks(self) -> list[np.ndarray]:
+        """Boolean ``(H, W)`` mask per GT instance."""
+        return [rle_decode(r) for r in self.gt_masks]
+
+    def gt_mask(self) -> np.ndarray:
+        """Union of the GT instance masks; all False for a no-target sample."""
+        return union_masks(self.instance_masks(), shape=(self.height, self.width))

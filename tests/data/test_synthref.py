@@ -1,0 +1,194 @@
+"""SynthRef: ground truth checked against the scene by an independent reading of each query."""
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from genseg_lib.data import load_dataset
+from genseg_lib.data.synthref import (
+    COLOUR_PROPERTIES,
+    COLOURS,
+    QUERY_TYPES,
+    SHAPE_PROPERTIES,
+    SHAPES,
+    SynthRefConfig,
+    generate_split,
+    program_text,
+    scene_objects,
+    synthref_samples,
+    write_synthref,
+)
+from genseg_lib.masks import rle_decode
+
+CFG = SynthRefConfig()
+MARGIN = CFG.relation_margin * CFG.image_size
+
+
+def parse_desc(words):
+    """{'size','colour','shape'} from words like ['small', 'red', 'triangles']."""
+    desc = {"size": None, "colour": None, "shape": None}
+    for w in words:
+        w1 = w[:-1] if w.endswith("s") and w[:-1] in SHAPES else w
+        if w in ("small", "large"):
+            desc["size"] = w
+        elif w in COLOURS:
+            desc["colour"] = w
+        elif w1 in SHAPES:
+            desc["shape"] = w1
+        else:
+            assert w in ("shape", "shapes"), f"unexpected word {w!r}"
+    return desc
+
+
+def fits(obj, desc):
+    return all(desc[k] is None or getattr(obj, k) == desc[k] for k in desc)
+
+
+def read_query(text, objects):
+    """Target indices of a query, read from its words (independent of the generator)."""
+    if text.startswith("all "):
+        d = parse_desc(text[4:].split())
+        return [i for i, o in enumerate(objects) if fits(o, d)]
+    if " and the " in text and not text.startswith("the object that"):
+        out = []
+        for part in text.split(" and "):
+            (hit,) = read_query(part, objects)
+            out.append(hit)
+        return sorted(out)
+    if text.startswith("the object that "):
+        d = {"size": None, "colour": None, "shape": None}
+        for c, phrase in COLOUR_PROPERTIES.items():
+            if f"is {phrase}" in text:
+                d["colour"] = c
+        for s, phrase in SHAPE_PROPERTIES.items():
+            if f"has {phrase}" in text:
+                d["shape"] = s
+        assert d["colour"] or d["shape"], text
+        return [i for i, o in enumerate(objects) if fits(o, d)]
+    m = re.fullmatch(r"the (.+?) (left of|right of|above|below) the (.+)", text)
+    if m:
+        d, rel, a = parse_desc(m.group(1).split()), m.group(2), parse_desc(m.group(3).split())
+        (anchor,) = [i for i, o in enumerate(objects) if fits(o, a)]
+        ax, ay = objects[anchor].cx, objects[anchor].cy
+        ok = {
+            "left of": lambda o: o.cx < ax - MARGIN,
+            "right of": lambda o: o.cx > ax + MARGIN,
+            "above": lambda o: o.cy < ay - MARGIN,
+            "below": lambda o: o.cy > ay + MARGIN,
+        }[rel]
+        return [i for i, o in enumerate(objects) if i != anchor and fits(o, d) and ok(o)]
+    m = re.fullmatch(r"the (largest|smallest|leftmost|rightmost|topmost|bottommost) (.+)", text)
+    if m:
+        d = parse_desc(m.group(2).split())
+        cands = [i for i, o in enumerate(objects) if fits(o, d)]
+        assert len(cands) >= 2, text
+        key = {
+            "largest": lambda i: -objects[i].area,
+            "smallest": lambda i: objects[i].area,
+            "leftmost": lambda i: objects[i].cx,
+            "rightmost": lambda i: -objects[i].cx,
+            "topmost": lambda i: objects[i].cy,
+            "bottommost": lambda i: -objects[i].cy,
+        }[m.group(1)]
+        ranked = sorted(cands, key=key)
+        a, b = abs(key(ranked[0])), abs(key(ranked[1]))
+        if m.group(1) in ("largest", "smallest"):
+            assert max(a, b) >= CFG.ordinal_margin * min(a, b), text  # a clear winner
+        else:
+            assert abs(a - b) > MARGIN, text
+        return [ranked[0]]
+    assert text.startswith("the "), text
+    d = parse_desc(text[4:].split())
+    return [i for i, o in enumerate(objects) if fits(o, d)]
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return generate_split("val", 400, seed=3)
+
+
+def test_every_query_matches_its_scene(scenes):
+    n = 0
+    for scene in scenes:
+        objects = scene["objects"]
+        for kind, program, targets in scene["queries"]:
+            text = program_text(program)
+            assert read_query(text, objects) == sorted(targets), (scene["scene_id"], text)
+            if kind == "no_target":
+                assert targets == []
+            elif kind == "multi":
+                assert len(targets) >= 2
+            else:
+                assert len(targets) == 1
+            n += 1
+    assert n == 400
+
+
+def test_masks_are_the_visible_pixels_of_their_objects(scenes):
+    for scene in scenes[:40]:
+        img = scene["image"].astype(int)
+        masks = scene["masks"]
+        total = np.sum(masks, axis=0)
+        assert total.max() <= 1  # visible masks never overlap
+        for obj, mask in zip(scene["objects"], masks, strict=True):
+            assert mask.sum() == obj.area > 0
+            mean = img[mask].mean(axis=0)
+            # the pixels under a mask carry that object's colour (jitter +-12, shade sd 4)
+            assert np.abs(mean - np.array(COLOURS[obj.colour])).max() < 16, obj
+
+
+def test_query_types_and_mix():
+    samples = synthref_samples("train", 600, seed=0)
+    types = {t: sum(s.query_type == t for s in samples) for t in QUERY_TYPES}
+    assert set(types) == set(QUERY_TYPES) and min(types.values()) >= 40, types
+    for s in samples:
+        assert s.no_target == (s.query_type == "no_target")
+        assert (len(s.gt_masks) >= 2) == (s.query_type == "multi")
+
+
+def test_deterministic_and_splits_disjoint():
+    a = synthref_samples("val", 50, seed=7)
+    b = synthref_samples("val", 50, seed=7)
+    assert [s.query for s in a] == [s.query for s in b]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+    c = synthref_samples("val", 50, seed=8)
+    assert [s.query for s in a] != [s.query for s in c]
+    hashes = {}
+    for split in ("train", "val", "test"):
+        hashes[split] = {s.image.tobytes() for s in synthref_samples(split, 100, seed=7)}
+    assert not (hashes["train"] & hashes["val"]) and not (hashes["train"] & hashes["test"])
+    assert not (hashes["val"] & hashes["test"])
+
+
+def test_write_and_load_round_trip(tmp_path):
+    start = time.perf_counter()
+    out = write_synthref(tmp_path, 1000, seed=1)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 30, f"1,000 samples took {elapsed:.1f} s"
+    counts = {s: len(load_dataset("synthref", tmp_path, s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 700, "val": 150, "test": 150}
+    val = load_dataset("synthref", tmp_path, "val")
+    mem = synthref_samples("val", 150, seed=1)
+    for disk, m in zip(val, mem, strict=True):
+        assert disk.sample_id == m.sample_id and disk.query == m.query
+        assert np.array_equal(np.asarray(disk.load_image()), m.image)  # PNG is lossless
+        assert [rle_decode(r).sum() for r in disk.gt_masks] == [
+            rle_decode(r).sum() for r in m.gt_masks
+        ]
+    import json
+
+    data = json.loads((out / "annotations.json").read_text())
+    objs = scene_objects(data["scenes"][0]["objects"])
+    assert objs[0].shape in SHAPES
+
+
+def test_loader_errors(tmp_path):
+    from genseg_lib.data import DataError
+
+    with pytest.raises(DataError, match="python -m genseg_lib.data synthref"):
+        load_dataset("synthref", tmp_path, "val")
+    write_synthref(tmp_path, 20, seed=0)
+    with pytest.raises(DataError, match="unknown split 'dev'"):
+        load_dataset("synthref", tmp_path, "dev")
