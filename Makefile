@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= smoke
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test test-fast reproduce lab bench lint clean
+.PHONY: setup test reproduce lab bench lint clean
 
 setup: $(STAMP)
 

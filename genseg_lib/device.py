@@ -1,0 +1,37 @@
+"""Device choice and mixed precision, shared by the segmenter, the VLM and training.
+
+``"auto"`` means CUDA when available, else CPU. On CUDA, inference runs under bf16 autocast;
+on CPU it runs in fp32. Asking for CUDA where there is none is an error, never a silent
+switch to CPU (which would change speed and numerics without saying so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` if available else ``cpu``; an explicit CUDA without one raises."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    out = torch.device(device)
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+    return out
+
+
+@contextlib.contextmanager
+def inference_context(device: torch.device) -> Iterator[None]:
+    """``torch.inference_mode`` plus bf16 autocast on CUDA (fp32 on CPU)."""
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), autocast:
+        yield
