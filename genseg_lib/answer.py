@@ -74,13 +74,17 @@ class Answer:
         return not self.instances
 
 
-def _frame_scale(image_size: tuple[int, int], coord_frame: str) -> tuple[float, float]:
-    """Factors that turn frame coordinates into pixels."""
+def _frame_scale(
+    image_size: tuple[int, int], coord_frame: str, frame_size: tuple[int, int] | None = None
+) -> tuple[float, float]:
+    """Factors that turn frame coordinates into original-image pixels. ``frame_size`` is the
+    ``(width, height)`` a ``pixels``-frame model saw (its resized input), default the image."""
     width, height = image_size
     if coord_frame == "norm1000":
         return width / NORM_SCALE, height / NORM_SCALE
     if coord_frame == "pixels":
-        return 1.0, 1.0
+        fw, fh = frame_size or image_size
+        return width / fw, height / fh
     raise ValueError(f"unknown coord_frame {coord_frame!r}; expected one of {COORD_FRAMES}")
 
 
@@ -197,6 +201,7 @@ def parse_answer(
     image_size: tuple[int, int],
     coord_frame: str = "norm1000",
     max_instances: int = DEFAULT_MAX_INSTANCES,
+    frame_size: tuple[int, int] | None = None,
 ) -> Answer:
     """Parse a model answer into pixel-space instances; never raises on any ``text``.
 
@@ -205,14 +210,16 @@ def parse_answer(
         image_size: ``(width, height)`` of the original image in pixels.
         coord_frame: ``"norm1000"`` (0..1000 relative grid) or ``"pixels"``.
         max_instances: instances beyond this count are dropped (and break strict format).
+        frame_size: for ``"pixels"``, the ``(width, height)`` the model's coordinates refer to
+            (Qwen2.5-VL answers in its resized input); default ``image_size``.
     """
-    _frame_scale(image_size, coord_frame)  # a bad frame or size is our bug: it raises
+    _frame_scale(image_size, coord_frame, frame_size)  # a bad frame or size raises
     if min(image_size) <= 0:
         raise ValueError(f"image_size must be positive (width, height), got {image_size}")
     if not isinstance(text, str):
         return Answer(error=f"answer is a {type(text).__name__}, not text")
     width, height = float(image_size[0]), float(image_size[1])
-    sx, sy = _frame_scale(image_size, coord_frame)
+    sx, sy = _frame_scale(image_size, coord_frame, frame_size)
 
     strict = _STRICT_RE.match(text)
     errors: list[str] = []
@@ -281,13 +288,15 @@ def format_answer(
     image_size: tuple[int, int],
     coord_frame: str = "norm1000",
     think: str = "",
+    frame_size: tuple[int, int] | None = None,
 ) -> str:
     """Write the canonical answer for pixel-space instances (integers in ``coord_frame``).
 
     ``instances`` are `Instance` objects or ``(box, points)`` pairs in pixels. An empty
-    iterable writes the no-target answer ``<answer>[]</answer>``.
+    iterable writes the no-target answer ``<answer>[]</answer>``. ``frame_size`` as in
+    `parse_answer`.
     """
-    sx, sy = _frame_scale(image_size, coord_frame)
+    sx, sy = _frame_scale(image_size, coord_frame, frame_size)
     items = []
     for inst in instances:
         box, points = (inst.box, inst.points) if isinstance(inst, Instance) else inst

@@ -243,3 +243,11 @@ def test_never_raises_on_arbitrary_json_in_answer(value, size, prefix, suffix):
 def test_never_raises_on_mutated_valid_answers(cut, insert, size):
     _check_invariants(parse_answer(GOOD[:cut] + insert + GOOD[cut:], size), size)
     _check_invariants(parse_answer(GOOD[:cut], size), size)
+
+
+def test_pixel_frame_of_a_resized_input():
+    # a Qwen2.5-VL-style model saw the 640x480 image resized to 320x240
+    ans = parse_answer(GOOD, SIZE, coord_frame="pixels", frame_size=(320, 240))
+    assert ans.instances[0].box == (200.0, 400.0, 600.0, 480.0)  # y2 800 clipped to 480
+    text = format_answer(ans.instances, SIZE, "pixels", frame_size=(320, 240))
+    assert '"bbox_2d": [100, 200, 300, 240]' in text

@@ -1,4 +1,5 @@
-"""Tiny dataset folders in the exact public formats (refer pickles, COCO json, ReasonSeg json)."""
+"""Shared fixtures: tiny dataset folders in the public formats (refer pickles, COCO json,
+ReasonSeg json) and a tiny random Qwen3-VL built once per session (offline)."""
 
 import json
 import pickle
@@ -237,3 +238,17 @@ def data_root(tmp_path):
         json.dumps({"text": ["nothing here"], "is_sentence": False, "shapes": []})
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_path(tmp_path_factory):
+    from genseg_lib.vlm import build_tiny_qwen3vl
+
+    return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny-qwen3vl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tiny_vlm_path):
+    from genseg_lib.vlm import load_vlm
+
+    return load_vlm(tiny_vlm_path, device="cpu")

