@@ -342,7 +342,11 @@ def load_vlm(
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    net = AutoModelForImageTextToText.from_pretrained(str(model), **kwargs).to(dev).eval()
+    if (Path(model) / "adapter_config.json").is_file():  # a LoRA run folder: merge for inference
+        net = _load_merged_adapter(Path(model), kwargs)
+    else:
+        net = AutoModelForImageTextToText.from_pretrained(str(model), **kwargs)
+    net = net.to(dev).eval()
     processor = AutoProcessor.from_pretrained(str(model))
     size = dict(processor.image_processor.size)
     if max_pixels:
@@ -351,3 +355,23 @@ def load_vlm(
         size["shortest_edge"] = min_pixels
     processor.image_processor.size = size
     return VLM(net, processor, coord_frame)
+
+
+def _load_merged_adapter(adapter: Path, kwargs: dict[str, Any]) -> Any:
+    """Base model + LoRA adapter folder, merged into plain weights."""
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    base_id = PeftConfig.from_pretrained(str(adapter)).base_model_name_or_path
+    base = AutoModelForImageTextToText.from_pretrained(base_id, **kwargs)
+    return PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+
+
+def merge_lora(adapter: str | Path, out: str | Path) -> Path:
+    """Save a LoRA run folder as a plain (merged) checkpoint with its processor."""
+    from transformers import AutoProcessor
+
+    out = Path(out)
+    _load_merged_adapter(Path(adapter), {"dtype": torch.float32}).save_pretrained(out)
+    AutoProcessor.from_pretrained(str(adapter)).save_pretrained(out)
+    return out

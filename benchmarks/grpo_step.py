@@ -1,0 +1,156 @@
+"""Where a GRPO step's time goes: generation, each reward (SAM reward included), the
+log-prob forward and the backward/optimizer remainder, measured in one run.
+
+Runs a few steps of a recipe on the tiny Qwen3-VL (built offline) with SynthRef, timing with
+TRL's own profiling hooks plus a step callback.
+
+    python benchmarks/grpo_step.py [--recipe genseg-r1-g] [--segmenter classical|sam2-random:ID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from transformers import TrainerCallback
+from trl.extras import profiling
+
+from genseg_lib.answer import format_answer
+from genseg_lib.data.synthref import write_synthref
+from genseg_lib.train import build_trainer, parse_args
+from genseg_lib.vlm import build_tiny_qwen3vl
+
+
+class StepTimer(TrainerCallback):
+    def __init__(self):
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def time_sam_on_answers(trainer, n_prompts: int, n_generations: int) -> float | None:
+    """Time the SAM reward on readable answers (a random policy writes none), same batch shape."""
+    fn = next(
+        (f for f in trainer.reward_funcs if getattr(f, "__name__", "") == "sam_mask_iou"), None
+    )
+    if fn is None:
+        return None
+    rng = np.random.default_rng(0)
+    rows = [trainer.train_dataset[i] for i in range(n_prompts)]
+    batch = [r for r in rows for _ in range(n_generations)]
+    completions = []
+    for r in batch:
+        insts = [
+            (np.add(box, rng.normal(0, 3, 4)).tolist(), pts)
+            for box, pts in zip(r["gt_boxes"], r["gt_points"], strict=True)
+        ]
+        completions.append(format_answer(insts, (r["width"], r["height"]), think="t"))
+    columns = {k: [r[k] for r in batch] for k in batch[0] if k != "prompt"}
+    start = time.perf_counter()
+    fn(prompts=[r["prompt"] for r in batch], completions=completions, **columns)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="genseg-r1-g")
+    parser.add_argument("--segmenter", default="sam2-random:facebook/sam2.1-hiera-tiny")
+    parser.add_argument("--sam-image-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=2, help="prompts per step")
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--max-completion-length", type=int, default=32)
+    args = parser.parse_args()
+    sections: dict[str, list[float]] = defaultdict(list)
+    original = profiling.ProfilingContext._log_metrics
+
+    def record(self, duration):
+        sections[self.name].append(duration)
+        original(self, duration)
+
+    profiling.ProfilingContext._log_metrics = record
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build_tiny_qwen3vl(Path(tmp) / "model")
+        write_synthref(Path(tmp) / "data", 80, seed=0)
+        gen_args, grpo = parse_args(
+            [
+                "--recipe",
+                args.recipe,
+                "--model",
+                str(model),
+                "--dataset",
+                "synthref:train",
+                "--root",
+                str(Path(tmp) / "data"),
+                "--out",
+                str(Path(tmp) / "run"),
+                "--segmenter",
+                args.segmenter,
+                "--sam_image_size",
+                str(args.sam_image_size),
+                "--max_steps",
+                str(args.steps),
+                "--num_generations",
+                str(args.generations),
+                "--per_device_train_batch_size",
+                str(args.prompts * args.generations),
+                "--gradient_accumulation_steps",
+                "1",
+                "--max_completion_length",
+                str(args.max_completion_length),
+                "--use_cpu",
+                "true",
+                "--gradient_checkpointing",
+                "false",
+                "--save_strategy",
+                "no",
+                "--report_to",
+                "none",
+                "--logging_steps",
+                "1",
+            ]
+        )
+        trainer = build_trainer(gen_args, grpo)
+        timer = StepTimer()
+        trainer.add_callback(timer)
+        trainer.train()
+        sam_readable = time_sam_on_answers(trainer, args.prompts, args.generations)
+    steps = timer.times[1:] or timer.times  # the first step pays one-off start-up
+    n = len(steps)
+    per_step = {k: sum(v[-n:]) / n for k, v in sections.items()}
+    total = sum(steps) / n
+    print(
+        f"recipe {args.recipe}, segmenter {args.segmenter}, {args.prompts} prompts x "
+        f"{args.generations} generations, {args.max_completion_length} tokens; mean of {n} steps"
+    )
+    generate = sum(v for k, v in per_step.items() if "generate" in k)
+    rewards = {k: v for k, v in per_step.items() if k.split(".")[-1] in gen_args.reward_funcs}
+    forward = sum(v for k, v in per_step.items() if "get_per_token_logps" in k)
+    rows = [
+        ("generation", generate),
+        *[(f"reward {k.split('.')[-1]}", v) for k, v in rewards.items()],
+        ("log-prob forward", forward),
+    ]
+    rows.append(("backward + optimizer + rest", total - sum(v for _, v in rows)))
+    for name, secs in rows:
+        print(f"  {name:30s} {secs:7.3f} s  {100 * secs / total:5.1f} %")
+    print(f"  {'step':30s} {total:7.3f} s")
+    if sam_readable is not None:
+        print(
+            f"SAM reward on a step's worth of readable answers ({args.prompts} x "
+            f"{args.generations}, jittered GT prompts): {sam_readable:.3f} s "
+            f"({100 * sam_readable / total:.1f} % of this step time)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""GRPO recipes on the tiny Qwen3-VL (CPU): terms logged, parameters move, resume, LoRA, stages."""
+
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genseg_lib.data.synthref import write_synthref
+from genseg_lib.train import RECIPE_DIR, build_trainer, parse_args, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = [
+    "--per_device_train_batch_size",
+    "2",
+    "--num_generations",
+    "2",
+    "--gradient_accumulation_steps",
+    "1",
+    "--max_completion_length",
+    "12",
+    "--use_cpu",
+    "true",
+    "--gradient_checkpointing",
+    "false",
+    "--learning_rate",
+    "1e-2",
+    "--logging_steps",
+    "1",
+    "--report_to",
+    "none",
+    "--dataloader_num_workers",
+    "0",
+]
+
+
+def pseudo_random(prompts, completions, **kwargs):
+    """A deterministic, varied score so that a random policy gets a non-zero advantage."""
+    return [zlib.crc32(str(c).encode()) % 1000 / 1000 for c in completions]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_synthref(root, 60, seed=0)
+    return root
+
+
+def args_for(recipe, model, data, out, *extra):
+    return [
+        "--recipe",
+        recipe,
+        "--model",
+        str(model),
+        "--dataset",
+        "synthref:train",
+        "--root",
+        str(data),
+        "--out",
+        str(out),
+        "--limit",
+        "8",
+        *FAST,
+        *extra,
+    ]
+
+
+def logged_keys(run):
+    state = json.loads(sorted(Path(run).glob("checkpoint-*/trainer_state.json"))[-1].read_text())
+    return state, {k for h in state["log_history"] for k in h}
+
+
+def test_recipes_parse_and_override():
+    names = {p.stem for p in RECIPE_DIR.glob("*.yaml")}
+    assert {"genseg-r1", "genseg-r1-g", "genseg-r1-two-stage", "segzero", "visionreasoner"} <= names
+    args, grpo = parse_args(
+        ["--recipe", "genseg-r1", "--model", "m", "--out", "/tmp/x", "--beta", "0.1"]
+    )
+    assert args.reward_funcs == ["format", "box_iou", "box_l1", "points_in_mask"]
+    assert grpo.num_generations == 8 and grpo.beta == 0.1 and grpo.output_dir == "/tmp/x"
+    assert grpo.bf16 == torch.cuda.is_available()
+    args, _ = parse_args(["--recipe", "genseg-r1-g", "--model", "m"])
+    assert (
+        args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
+        and args.dataset == "grefcoco:train"
+    )
+    assert parse_args(["--recipe", "genseg-r1-two-stage", "--model", "m"])[0].stages == [
+        "genseg-r1",
+        "genseg-r1-g",
+    ]
+    with pytest.raises(ValueError, match="unknown recipe"):
+        parse_args(["--recipe", "nope"])
+
+
+def test_vllm_missing_is_a_clear_error():
+    pytest.importorskip("trl")
+    if __import__("importlib").util.find_spec("vllm") is not None:
+        pytest.skip("vLLM installed")
+    with pytest.raises(SystemExit, match="vLLM is not installed"):
+        parse_args(["--model", "m", "--use_vllm", "true"])
+
+
+def test_special_tokens_suppressed_in_sampling(tiny_vlm_path, data, tmp_path):
+    args, grpo = parse_args(
+        args_for("genseg-r1", tiny_vlm_path, data, tmp_path, "--max_steps", "1")
+    )
+    trainer = build_trainer(args, grpo)
+    suppressed = set(trainer.generation_kwargs["suppress_tokens"])
+    assert {151655, 151652, 151644, 151643} <= suppressed and 151645 not in suppressed
+
+
+def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, data, tmp_path):
+    before = load_file(tiny_vlm_path / "model.safetensors")
+    run = tmp_path / "r1"
+    train(
+        args_for("genseg-r1", tiny_vlm_path, data, run, "--max_steps", "1", "--save_steps", "1"),
+        [pseudo_random],
+    )
+    state, keys = logged_keys(run)
+    for term in ["format", "box_iou", "box_l1", "points_in_mask", "pseudo_random"]:
+        assert f"rewards/{term}/mean" in keys
+    after = load_file(run / "model.safetensors")
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "no parameter moved"
+    # resume: a second invocation continues from checkpoint-1 to step 2
+    train(
+        args_for(
+            "genseg-r1",
+            tiny_vlm_path,
+            data,
+            run,
+            "--max_steps",
+            "2",
+            "--save_steps",
+            "1",
+            "--resume_from_checkpoint",
+            "true",
+        ),
+        [pseudo_random],
+    )
+    state, _ = logged_keys(run)
+    assert state["global_step"] == 2
+    assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2]
+
+
+def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):
+    from genseg_lib.vlm import load_vlm, merge_lora
+
+    run = tmp_path / "r1g"
+    train(
+        args_for(
+            "genseg-r1-g",
+            tiny_vlm_path,
+            data,
+            run,
+            "--max_steps",
+            "2",
+            "--save_steps",
+            "2",
+            "--segmenter",
+            "classical",
+            "--lora",
+            "true",
+            "--lora_r",
+            "4",
+        ),
+        [pseudo_random],
+    )
+    _, keys = logged_keys(run)
+    for term in ["format", "no_target", "sam_mask_iou"]:
+        assert f"rewards/{term}/mean" in keys
+    adapter = load_file(run / "adapter_model.safetensors")
+    assert adapter and all("lora" in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at 0
+    merged = merge_lora(run, tmp_path / "merged")
+    base = load_file(tiny_vlm_path / "model.safetensors")
+    merged_w = load_file(merged / "model.safetensors")
+    assert any(not torch.equal(base[k], merged_w[k]) for k in base if k in merged_w)
+    vlm = load_vlm(run, device="cpu")  # an adapter folder loads merged for evaluation
+    assert (
+        vlm.model.num_parameters() == load_vlm(tiny_vlm_path, device="cpu").model.num_parameters()
+    )
+
+
+def test_two_stage_schedule(tiny_vlm_path, data, tmp_path):
+    out = train(
+        args_for(
+            "genseg-r1-two-stage",
+            tiny_vlm_path,
+            data,
+            tmp_path / "two",
+            "--max_steps",
+            "1",
+            "--save_steps",
+            "1",
+            "--segmenter",
+            "classical",
+        )
+    )
+    assert out == tmp_path / "two" / "stage2-genseg-r1-g"
+    assert (tmp_path / "two" / "stage1-genseg-r1" / "model.safetensors").exists()
+    state = json.loads((out / "checkpoint-1" / "trainer_state.json").read_text())
+    assert any("rewards/sam_mask_iou/mean" in h for h in state["log_history"])
+
+
+def test_two_cpu_processes_with_accelerate(tiny_vlm_path, data, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "configs/accelerate/cpu2.yaml"),
+        "-m",
+        "genseg_lib.train",
+        *args_for("genseg-r1", tiny_vlm_path, data, run, "--max_steps", "2", "--save_steps", "2"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state, keys = logged_keys(run)
+    assert state["global_step"] == 2 and "rewards/box_iou/mean" in keys
