@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= smoke
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test reproduce lab bench lint clean
+.PHONY: setup test reproduce sweep lab bench lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: setup
 
 reproduce: setup
 	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
+
+# e.g. make sweep NB=02 GRID="learning_rate=1e-5,1e-4 max_steps=30,60"
+sweep: setup
+	@test -n "$(NB)" -a -n "$(GRID)" || { echo 'usage: make sweep NB=02 GRID="key=v1,v2 ..."'; exit 1; }
+	$(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE) --only $(NB) --sweep $(GRID)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

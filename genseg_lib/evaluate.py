@@ -64,12 +64,18 @@ class VLMPrompter:
     def answer(self, samples, images):
         return self.vlm.generate(images, [s.query for s in samples], self.options)
 
+    def describe(self) -> dict[str, Any]:
+        return {"type": "vlm", "coord_frame": self.coord_frame, "options": asdict(self.options)}
+
 
 class OraclePrompter:
     """The perfect prompter: GT tight boxes and interior points (SPEC §3) — an upper bound
     on what the segmenter can make of prompts."""
 
     coord_frame = "norm1000"
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "oracle"}
 
     def answer(self, samples, images):
         texts = [
@@ -137,6 +143,32 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _check_same_run(out: Path, prompter: Prompter, cfg: EvalConfig, meta: dict[str, Any]) -> None:
+    """Resuming is only sound for the same run: same model, data, subset and decoding."""
+    describe = getattr(prompter, "describe", None)
+    fingerprint = json.loads(
+        json.dumps(
+            {
+                "meta": {k: v for k, v in meta.items() if k not in ("profile", "config")},
+                "limit": cfg.limit,
+                "seed": cfg.seed,
+                "prompter": describe() if describe else type(prompter).__name__,
+            }
+        )
+    )
+    path = out / "run.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != fingerprint:
+            diff = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
+            raise ValueError(
+                f"{out} holds a different run (differs in {diff}); resume it with the same "
+                "settings or write to another --out"
+            )
+    else:
+        _write_atomic(path, json.dumps(fingerprint, indent=2))
+
+
 def _instances_json(answer: Answer) -> list[dict]:
     return [{"box": list(i.box), "points": [list(p) for p in i.points]} for i in answer.instances]
 
@@ -172,6 +204,7 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pred_path = out / PREDICTIONS
+    _check_same_run(out, prompter, cfg, meta or {})
     chosen = select_samples(samples, cfg.limit, cfg.seed)
     done = read_predictions(pred_path)
     pending = [s for s in chosen if s.sample_id not in done]

@@ -56,6 +56,41 @@ def run_notebooks(
     return outputs
 
 
+def sweep(
+    notebook: Path,
+    grid: dict[str, list[object]],
+    reports_root: Path,
+    profile: str,
+    extra_params: dict[str, object] | None = None,
+) -> list[Path]:
+    """Run one notebook over the cartesian product of ``grid``; each point writes its own
+    report folder ``reports/<profile>/sweeps/<notebook>/<key=value,...>/``."""
+    import itertools
+
+    import papermill as pm
+
+    keys = list(grid)
+    outs = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        point = dict(zip(keys, values, strict=True))
+        label = ",".join(f"{k}={v}" for k, v in point.items())
+        report_dir = reports_root / profile / "sweeps" / notebook.stem / label
+        report_dir.mkdir(parents=True, exist_ok=True)
+        params = {
+            "profile": profile,
+            **(extra_params or {}),
+            **point,
+            "report_dir": str(report_dir.resolve()),
+        }
+        LOG.info("sweep %s: %s", notebook.name, label)
+        out = report_dir / notebook.name
+        pm.execute_notebook(
+            str(notebook), str(out), parameters=params, cwd=str(notebook.parent), progress_bar=False
+        )
+        outs.append(out)
+    return outs
+
+
 def write_index(reports_root: Path, profile: str) -> Path:
     """Write ``reports/README.md`` listing every report file of each profile, with provenance."""
     lines = [
@@ -110,6 +145,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--only", nargs="*", help="run only notebooks whose name contains one of these"
     )
     parser.add_argument(
+        "--sweep",
+        nargs="+",
+        metavar="KEY=V1,V2",
+        help="run the --only notebook over this grid (comma-separated YAML values)",
+    )
+    parser.add_argument(
         "-p",
         "--param",
         type=_param,
@@ -124,7 +165,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         notebooks = [nb for nb in notebooks if any(key in nb.name for key in args.only)]
     if not notebooks:
         raise SystemExit(f"no notebooks to run in {args.notebooks}")
-    run_notebooks(notebooks, args.reports, args.profile, dict(args.param))
+    if args.sweep:
+        if len(notebooks) != 1:
+            raise SystemExit("--sweep needs exactly one notebook (select it with --only)")
+        import yaml
+
+        grid = {}
+        for item in args.sweep:
+            key, _, values = item.partition("=")
+            grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+        sweep(notebooks[0], grid, args.reports, args.profile, dict(args.param))
+    else:
+        run_notebooks(notebooks, args.reports, args.profile, dict(args.param))
     LOG.info("index: %s", write_index(args.reports, args.profile))
 
 

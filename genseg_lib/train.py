@@ -208,6 +208,7 @@ def train(argv: Sequence[str], extra_rewards: Sequence[Callable[..., list[float]
     trainer = build_trainer(args, grpo, extra_rewards)
     trainer.train(resume_from_checkpoint=_resume_arg(grpo))
     trainer.save_model(grpo.output_dir)
+    trainer.save_state()  # trainer_state.json: the per-term reward curves
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(grpo.output_dir)
     return Path(grpo.output_dir)

@@ -196,3 +196,28 @@ def test_cli_killed_midway_resumes_without_loss_or_duplicates(tmp_path, tiny_vlm
     a, b = read_predictions(out / PREDICTIONS), read_predictions(tmp_path / "clean" / PREDICTIONS)
     assert {k: v["text"] for k, v in a.items()} == {k: v["text"] for k, v in b.items()}
     assert resumed["overall"] == clean["overall"]
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    samples = synthref_samples("val", 6, seed=0)
+    evaluate(samples, OraclePrompter(), GrabCutSegmenter(), tmp_path, meta={"model": "oracle"})
+    evaluate(
+        samples,
+        OraclePrompter(),
+        GrabCutSegmenter(),
+        tmp_path,
+        meta={"model": "oracle", "profile": "x"},
+    )
+    with pytest.raises(ValueError, match=r"different run \(differs in \['limit'\]\)"):
+        evaluate(
+            samples,
+            OraclePrompter(),
+            GrabCutSegmenter(),
+            tmp_path,
+            EvalConfig(limit=3),
+            meta={"model": "oracle"},
+        )
+    with pytest.raises(ValueError, match="prompter"):
+        evaluate(
+            samples, Scripted(["x"] * 6), GrabCutSegmenter(), tmp_path, meta={"model": "oracle"}
+        )

@@ -52,3 +52,19 @@ def test_unknown_profile_and_failing_notebook(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="boom"):
         run_notebooks([tmp_path / "00_bad.ipynb"], tmp_path / "r", "smoke")
     assert write_index(tmp_path / "r", "smoke").exists()
+
+
+def test_sweep_grid_writes_one_folder_per_point(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(
+        nbs / "02_x.ipynb",
+        "import pathlib\npathlib.Path(report_dir, 'v.txt').write_text(str(scale))",
+    )
+    reports = tmp_path / "reports"
+    main(
+        ["--notebooks", str(nbs), "--reports", str(reports), "--only", "02", "--sweep", "scale=1,3"]
+    )
+    base = reports / "smoke" / "sweeps" / "02_x"
+    assert (base / "scale=1" / "v.txt").read_text() == "1"
+    assert (base / "scale=3" / "v.txt").read_text() == "3"

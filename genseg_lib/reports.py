@@ -1,0 +1,173 @@
+"""Tables and figures under ``reports/<profile>/``, always labelled with their profile, with
+the paper's numbers beside measured ones (SPEC §1)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# SPEC §1, in percent. "≈" values are derived from the paper's stated gaps.
+PAPER_NUMBERS: list[dict[str, Any]] = [
+    {"benchmark": "RefCOCOg val", "model": "GenSeg-R1-8B", "metric": "cIoU", "paper": 71.27},
+    {"benchmark": "RefCOCOg val", "model": "GenSeg-R1-8B", "metric": "gIoU", "paper": 73.82},
+    {"benchmark": "RefCOCOg val", "model": "Qwen3-VL-8B Instruct", "metric": "cIoU", "paper": 56.0},
+    {"benchmark": "RefCOCOg val", "model": "Qwen3-VL-8B Instruct", "metric": "gIoU", "paper": 51.9},
+    {"benchmark": "RefCOCOg val", "model": "Seg-Zero-7B", "metric": "cIoU", "paper": 68.3},
+    {"benchmark": "RefCOCOg val", "model": "GenSeg-R1", "metric": "box_mIoU", "paper": 81.01},
+    {"benchmark": "gRefCOCO val", "model": "GenSeg-R1-G", "metric": "target_mIoU", "paper": 76.69},
+    {"benchmark": "gRefCOCO val", "model": "GenSeg-R1-G", "metric": "N_acc", "paper": 82.40},
+    {"benchmark": "gRefCOCO val", "model": "GenSeg-R1-G", "metric": "cIoU", "paper": 76.83},
+    {"benchmark": "ReasonSeg test", "model": "GenSeg-R1-4B", "metric": "gIoU", "paper": 68.40},
+    {"benchmark": "ReasonSeg test", "model": "Seg-Zero-7B", "metric": "gIoU", "paper": 61.4},
+    {"benchmark": "ReasonSeg test", "model": "Seg-R1-7B", "metric": "gIoU", "paper": 57.7},
+]
+DATASET_BENCHMARK = {
+    "refcocog:val": "RefCOCOg val",
+    "grefcoco:val": "gRefCOCO val",
+    "reasonseg:test": "ReasonSeg test",
+}
+PROFILE_NOTE = {
+    "smoke": "profile `smoke`: SynthRef with small models on CPU — a pipeline check on a different "
+    "dataset, NOT a reproduction of the paper's numbers",
+    "paper": "profile `paper`: real weights and data",
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.2f}"
+    return str(value)
+
+
+def save_table(
+    df: pd.DataFrame, report_dir: str | Path, name: str, profile: str, caption: str
+) -> Path:
+    """Write ``tables/<name>.md`` (caption + profile line + table) and ``tables/<name>.csv``."""
+    out = Path(report_dir) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{name}.csv", index=False)
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    text = "\n".join(
+        [
+            f"**{caption}**",
+            "",
+            f"_{PROFILE_NOTE.get(profile, profile)}_",
+            "",
+            header,
+            rule,
+            *rows,
+            "",
+        ]
+    )
+    (out / f"{name}.md").write_text(text)
+    return out / f"{name}.md"
+
+
+def save_figure(fig: Any, report_dir: str | Path, name: str) -> Path:
+    """Save a matplotlib figure as ``figures/<name>.png``."""
+    out = Path(report_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def metrics_frame(summaries: dict[str, dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+    """One row per run (``name -> summary.json``), metric columns in percent."""
+    rows = []
+    for name, summary in summaries.items():
+        row: dict[str, Any] = {"run": name, "n": summary["n_samples"]}
+        for k in keys:
+            v = summary["overall"].get(k, math.nan)
+            row[k] = 100 * v if isinstance(v, (int, float)) else v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def paper_comparison(
+    measured: dict[tuple[str, str, str], float], profile: str, measured_on: str
+) -> pd.DataFrame:
+    """The paper's rows with a ``measured`` column from ``(benchmark, model, metric) -> percent``
+    (NaN where this repository has no matching run), the data it was measured on, the profile."""
+    df = pd.DataFrame(PAPER_NUMBERS)
+    df["measured"] = [
+        measured.get((r.benchmark, r.model, r.metric), math.nan) for r in df.itertuples()
+    ]
+    df["measured on"] = measured_on
+    df["profile"] = profile
+    return df
+
+
+def reward_curves(state: dict[str, Any]) -> pd.DataFrame:
+    """Per-step reward terms (``rewards/<term>/mean``) and total reward from a trainer state."""
+    rows = [
+        {
+            "step": h["step"],
+            **{
+                k.split("/")[1]: v
+                for k, v in h.items()
+                if k.startswith("rewards/") and k.endswith("/mean")
+            },
+            "reward": h.get("reward"),
+        }
+        for h in state["log_history"]
+        if "reward" in h
+    ]
+    return pd.DataFrame(rows)
+
+
+# which of this repository's runs stands in for which paper model (SPEC §1)
+RUN_FOR_PAPER_MODEL = {
+    "baseline": ["Qwen3-VL-8B Instruct"],
+    "genseg-r1": ["GenSeg-R1-8B", "GenSeg-R1", "GenSeg-R1-4B"],
+    "genseg-r1-g": ["GenSeg-R1-G"],
+}
+
+
+def measured_for_paper(
+    runs: dict[tuple[str, str], dict[str, Any]], profile: str
+) -> dict[tuple[str, str, str], float]:
+    """``(run kind, dataset) -> summary`` into ``(benchmark, paper model, metric) -> percent``.
+
+    In the paper profile a run counts for the benchmark of its dataset; in the smoke profile
+    SynthRef runs stand in for every benchmark (and the table says so)."""
+    out: dict[tuple[str, str, str], float] = {}
+    for (kind, dataset), summary in runs.items():
+        benchmarks = (
+            list(DATASET_BENCHMARK.values())
+            if profile == "smoke"
+            else [DATASET_BENCHMARK.get(dataset)]
+        )
+        for bench in filter(None, benchmarks):
+            for paper_model in RUN_FOR_PAPER_MODEL.get(kind, []):
+                for metric, value in summary["overall"].items():
+                    if isinstance(value, float):
+                        out[(bench, paper_model, metric)] = 100 * value
+    return out
+
+
+def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Evaluation summaries under ``runs_dir`` by ``(run kind, dataset)``; kinds: ``baseline``,
+    ``genseg-r1``, ``genseg-r1-g`` (from the folder names the notebooks use)."""
+    prefixes = [
+        ("eval-grpo-genseg-r1-g", "genseg-r1-g"),
+        ("eval-grpo-genseg-r1", "genseg-r1"),
+        ("baseline", "baseline"),
+    ]
+    runs = {}
+    for path in sorted(Path(runs_dir).glob("*/summary.json")):
+        kind = next((k for prefix, k in prefixes if path.parent.name.startswith(prefix)), None)
+        if kind:
+            summary = json.loads(path.read_text())
+            runs[(kind, summary["dataset"])] = summary
+    return runs

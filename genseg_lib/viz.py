@@ -1,0 +1,54 @@
+"""Drawing samples, answers and masks with matplotlib (galleries, the demo)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from genseg_lib.answer import Instance
+
+COLOURS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500"]
+
+
+def overlay(
+    image: np.ndarray, mask: np.ndarray, colour: str = "#0a84ff", alpha: float = 0.45
+) -> np.ndarray:
+    """RGB image with ``mask`` tinted (uint8, same shape)."""
+    rgb = np.array(matplotlib.colors.to_rgb(colour)) * 255
+    out = np.asarray(image, dtype=np.float32).copy()
+    out[mask] = (1 - alpha) * out[mask] + alpha * rgb
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def draw(
+    ax,
+    image: np.ndarray,
+    instances: Sequence[Instance] = (),
+    mask: np.ndarray | None = None,
+    title: str = "",
+    colour: str = "#0a84ff",
+) -> None:
+    """Image, optional mask overlay, boxes and points of instances, on one axes."""
+    ax.imshow(overlay(image, mask, colour) if mask is not None else image)
+    for k, inst in enumerate(instances):
+        c = COLOURS[k % len(COLOURS)]
+        x1, y1, x2, y2 = inst.box
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=c))
+        for x, y in inst.points:
+            ax.plot(x - 0.5, y - 0.5, marker="*", ms=9, mec="black", mfc=c)
+    ax.set_title(textwrap.fill(title, 34), fontsize=8)
+    ax.axis("off")
+
+
+def grid(n: int, cols: int = 4, size: float = 2.6):
+    """A figure with ``n`` axes in rows of ``cols`` (extra axes hidden)."""
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.1), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
