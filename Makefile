@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= smoke
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test reproduce sweep lab bench lint clean
+.PHONY: setup test reproduce warmstart sweep lab bench lint clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,14 @@ $(STAMP): pyproject.toml scripts/bootstrap_pins.py
 test: setup
 	$(BIN)/python -m pytest -q
 
-reproduce: setup
+# The smoke profile starts from the shipped SynthRef prompter (checkpoints/synthref-prompter);
+# `make reproduce RETRAIN=1` re-creates it first (about 30 minutes on 2 cores).
+reproduce: setup $(if $(RETRAIN),warmstart)
 	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
+
+warmstart: setup
+	rm -rf checkpoints/synthref-prompter-last
+	$(BIN)/python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 6000 --single-object-steps 1500
 
 # e.g. make sweep NB=02 GRID="learning_rate=1e-5,1e-4 max_steps=30,60"
 sweep: setup

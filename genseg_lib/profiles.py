@@ -16,6 +16,8 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("GENSEG_CACHE", REPO / ".cache"))
+# the shipped stage-0 SynthRef prompter (re-create: see its warmstart.json "command")
+SYNTHREF_PROMPTER = REPO / "checkpoints" / "synthref-prompter"
 
 
 @dataclass
@@ -37,16 +39,17 @@ class Profile:
 
 
 def smoke_profile(cache: Path = CACHE) -> Profile:
-    """SynthRef and the tiny random Qwen3-VL with the GrabCut segmenter (no download)."""
+    """SynthRef, the shipped SynthRef prompter (stage-0 warm start, standing in for Qwen3-VL
+    Instruct) and the GrabCut segmenter: no download, a 2-core CPU."""
     return Profile(
         name="smoke",
         data_root=cache / "data",
-        model=str(cache / "tiny-qwen3vl"),
+        model=str(SYNTHREF_PROMPTER),
         segmenter="classical",
         eval_sets=["synthref:val"],
         train_sets={"genseg-r1": "synthref:train", "genseg-r1-g": "synthref:train"},
-        eval_limit=48,
-        synthref_samples=2000,
+        eval_limit=None,
+        synthref_samples=4000,  # val: 600 queries
     )
 
 
@@ -86,6 +89,11 @@ def prepare(profile: Profile, seed: int = 0) -> Profile:
         model = Path(profile.model)
         if model == CACHE / "tiny-qwen3vl" and not (model / "config.json").is_file():
             build_tiny_qwen3vl(model)
+        if model == SYNTHREF_PROMPTER and not (model / "config.json").is_file():
+            raise FileNotFoundError(
+                f"the SynthRef prompter checkpoint is missing at {model}; re-create it with "
+                "`python -m genseg_lib.warmstart --out checkpoints/synthref-prompter` (README)"
+            )
     elif not profile.data_root.is_dir():
         raise FileNotFoundError(
             f"paper profile: data root {profile.data_root} not found; set GENSEG_DATA_ROOT or the "

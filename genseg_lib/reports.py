@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # SPEC §1, in percent. "≈" values are derived from the paper's stated gaps.
@@ -135,39 +136,43 @@ RUN_FOR_PAPER_MODEL = {
 
 
 def measured_for_paper(
-    runs: dict[tuple[str, str], dict[str, Any]], profile: str
+    runs: dict[tuple[str, str], list[dict[str, Any]]], profile: str
 ) -> dict[tuple[str, str, str], float]:
-    """``(run kind, dataset) -> summary`` into ``(benchmark, paper model, metric) -> percent``.
+    """``(run kind, dataset) -> summaries (seeds)`` into ``(benchmark, paper model, metric) ->
+    percent`` (mean over seeds).
 
     In the paper profile a run counts for the benchmark of its dataset; in the smoke profile
     SynthRef runs stand in for every benchmark (and the table says so)."""
     out: dict[tuple[str, str, str], float] = {}
-    for (kind, dataset), summary in runs.items():
+    for (kind, dataset), summaries in runs.items():
         benchmarks = (
             list(DATASET_BENCHMARK.values())
             if profile == "smoke"
             else [DATASET_BENCHMARK.get(dataset)]
         )
+        metrics = {k for s in summaries for k, v in s["overall"].items() if isinstance(v, float)}
         for bench in filter(None, benchmarks):
             for paper_model in RUN_FOR_PAPER_MODEL.get(kind, []):
-                for metric, value in summary["overall"].items():
-                    if isinstance(value, float):
-                        out[(bench, paper_model, metric)] = 100 * value
+                for metric in metrics:
+                    out[(bench, paper_model, metric)] = 100 * float(
+                        np.mean([s["overall"][metric] for s in summaries])
+                    )
     return out
 
 
-def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Evaluation summaries under ``runs_dir`` by ``(run kind, dataset)``; kinds: ``baseline``,
-    ``genseg-r1``, ``genseg-r1-g`` (from the folder names the notebooks use)."""
+def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Evaluation summaries under ``runs_dir`` by ``(run kind, dataset)``, one per seed; kinds:
+    ``baseline``, ``genseg-r1``, ``genseg-r1-g``, ``control`` (from the notebooks' folder names)."""
     prefixes = [
         ("eval-grpo-genseg-r1-g", "genseg-r1-g"),
         ("eval-grpo-genseg-r1", "genseg-r1"),
+        ("eval-control", "control"),
         ("baseline", "baseline"),
     ]
-    runs = {}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(Path(runs_dir).glob("*/summary.json")):
         kind = next((k for prefix, k in prefixes if path.parent.name.startswith(prefix)), None)
         if kind:
             summary = json.loads(path.read_text())
-            runs[(kind, summary["dataset"])] = summary
+            runs.setdefault((kind, summary["dataset"]), []).append(summary)
     return runs

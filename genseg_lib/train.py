@@ -50,6 +50,9 @@ class GenSegArguments:
     limit: int | None = field(
         default=None, metadata={"help": "train on a seeded subset of this many samples"}
     )
+    query_types: list[str] | None = field(
+        default=None, metadata={"help": "train only on these query types (e.g. SynthRef's spatial)"}
+    )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(PRESETS["genseg-r1"]),
         metadata={"help": "reward terms by name (genseg_lib.rewards.REWARDS, sam_mask_iou)"},
@@ -148,7 +151,10 @@ def build_trainer(
     if not args.model:
         raise ValueError("--model is required (a hub id or a local folder)")
     name, _, split = args.dataset.partition(":")
-    samples = select_samples(load_dataset(name, args.root, split or "train"), args.limit, grpo.seed)
+    samples = load_dataset(name, args.root, split or "train")
+    if args.query_types:
+        samples = [s for s in samples if s.query_type in args.query_types]
+    samples = select_samples(samples, args.limit, grpo.seed)
     dataset = to_hf_dataset(samples)
     segmenter = None
     if "sam_mask_iou" in args.reward_funcs:

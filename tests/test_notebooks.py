@@ -14,7 +14,8 @@ SMALLEST = {
     "num_generations": 2,
     "prompts_per_step": 1,
     "n_samples": 3,
-    "n_gallery": 4,
+    "n_gallery": 2,
+    "seeds": "[0]",
     "sigmas": "[0.0, 0.2]",
 }
 TABLES = [
@@ -22,7 +23,8 @@ TABLES = [
     "baseline",
     "baseline_validity",
     "grpo_before_after",
-    "grpo_by_type",
+    "grpo_stage1",
+    "grpo_stage2",
     "prompt_ablation",
     "reward_fidelity",
     "reward_fidelity_correlation",
@@ -33,6 +35,7 @@ FIGURES = [
     "data_distributions",
     "data_gallery",
     "grpo_reward_curves",
+    "grpo_gallery",
     "prompt_ablation",
     "reward_fidelity",
     "demo_example",

@@ -4,6 +4,7 @@ import json
 import math
 
 import pandas as pd
+import pytest
 
 from genseg_lib.reports import (
     PAPER_NUMBERS,
@@ -30,12 +31,15 @@ def summary(dataset, giou):
 
 
 def test_collect_and_compare(tmp_path):
-    for folder, s in {
+    folders = {
         "baseline-synthref-val": summary("synthref:val", 0.2),
-        "eval-grpo-genseg-r1-synthref-val": summary("synthref:val", 0.4),
-        "eval-grpo-genseg-r1-g-synthref-val": summary("synthref:val", 0.3),
+        "eval-grpo-genseg-r1-s0-synthref-val": summary("synthref:val", 0.4),
+        "eval-grpo-genseg-r1-s1-synthref-val": summary("synthref:val", 0.5),
+        "eval-grpo-genseg-r1-g-s0-synthref-val": summary("synthref:val", 0.3),
+        "eval-control-s0-synthref-val": summary("synthref:val", 0.25),
         "oracle-synthref-val": summary("synthref:val", 1.0),
-    }.items():
+    }
+    for folder, s in folders.items():
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "summary.json").write_text(json.dumps(s))
     runs = collect_runs(tmp_path)
@@ -43,15 +47,18 @@ def test_collect_and_compare(tmp_path):
         ("baseline", "synthref:val"),
         ("genseg-r1", "synthref:val"),
         ("genseg-r1-g", "synthref:val"),
+        ("control", "synthref:val"),
     }
+    assert len(runs[("genseg-r1", "synthref:val")]) == 2
     smoke = measured_for_paper(runs, "smoke")
-    assert smoke[("RefCOCOg val", "GenSeg-R1-8B", "gIoU")] == 40.0
-    assert smoke[("RefCOCOg val", "Qwen3-VL-8B Instruct", "gIoU")] == 20.0
+    assert smoke[("RefCOCOg val", "GenSeg-R1-8B", "gIoU")] == pytest.approx(45.0)  # mean of seeds
+    assert smoke[("RefCOCOg val", "Qwen3-VL-8B Instruct", "gIoU")] == pytest.approx(20.0)
+    assert smoke[("gRefCOCO val", "GenSeg-R1-G", "cIoU")] == pytest.approx(50.0)
     assert measured_for_paper(runs, "paper") == {}  # SynthRef is no paper benchmark
     table = paper_comparison(smoke, "smoke", "synthref:val")
     assert len(table) == len(PAPER_NUMBERS) and set(table["profile"]) == {"smoke"}
     row = table[(table.model == "GenSeg-R1-8B") & (table.metric == "gIoU")].iloc[0]
-    assert row.paper == 73.82 and row.measured == 40.0
+    assert row.paper == 73.82 and row.measured == pytest.approx(45.0)
     assert math.isnan(table[table.model == "Seg-Zero-7B"].iloc[0].measured)
 
 

@@ -1,0 +1,153 @@
+"""The SynthRef prompter: a small Qwen3-VL (the real architecture, built from a config) with a
+compact domain tokenizer, so the embedded default can learn on a laptop CPU.
+
+The tokenizer is word level over exactly what the pipeline says and hears: the shared prompt,
+SynthRef's referring expressions, the answer format (tags, JSON keys, single digits,
+punctuation) and Qwen's chat and vision special tokens. A regex pre-tokenizer isolates those
+pieces and a ``Fuse`` decoder joins them back, so any answer text round-trips exactly. It
+saves and loads with ``save_pretrained`` / ``AutoProcessor`` like any checkpoint, and `vlm`,
+`evaluate` and `train` run it unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genseg_lib.answer import COORD_FRAMES
+from genseg_lib.data.synthref import (
+    COLOUR_PROPERTIES,
+    COLOURS,
+    EXTREMES,
+    RELATIONS,
+    SHAPE_PROPERTIES,
+    SHAPES,
+    SIZES,
+    SynthRefConfig,
+    synthref_samples,
+)
+from genseg_lib.prompt import system_prompt
+from genseg_lib.vlm import (
+    NON_SPECIAL,
+    QWEN_SPECIAL_TOKENS,
+    Qwen3VLSizes,
+    build_processor,
+    qwen3vl_config,
+    wrap_qwen_tokenizer,
+)
+
+UNK = "[UNK]"
+PRETOKENIZE = r"</?think>|</?answer>| ?\"bbox_2d\"| ?\"points\"| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]|\s"
+
+
+def _pieces(text: str) -> list[str]:
+    return re.findall(PRETOKENIZE, text)
+
+
+def domain_corpus(n_queries: int = 3000, seed: int = 0) -> Iterable[str]:
+    """Texts whose pieces make the vocabulary: prompts, chat roles, SynthRef words and queries,
+    and an answer sample covering every answer token."""
+    yield system_prompt("norm1000")
+    yield system_prompt("pixels")
+    yield "system\nuser\nassistant\nQuery: "
+    words = [
+        *SHAPES,
+        *(s + "s" for s in SHAPES),
+        *COLOURS,
+        *SIZES,
+        *RELATIONS,
+        *EXTREMES,
+        "shape",
+        "shapes",
+    ]
+    words += [
+        "all",
+        "the",
+        "and",
+        "object",
+        "that",
+        "is",
+        "has",
+        *COLOUR_PROPERTIES.values(),
+        *SHAPE_PROPERTIES.values(),
+    ]
+    yield " ".join(words) + " " + " ".join(w.capitalize() for w in words)
+    for s in synthref_samples("train", n_queries, seed=seed, cfg=SynthRefConfig(image_size=64)):
+        yield s.query
+    yield (
+        '<think>x</think>\n<answer>[{"bbox_2d": [0, 1, 2, 3], "points": [[4, 5], [6, 7]]}, '
+        '{"bbox_2d": [8, 9, 10, 11], "points": [[12, 13], [14, 15]]}]</answer><answer>[]</answer>'
+    )
+
+
+def build_domain_tokenizer(corpus: Iterable[str] | None = None) -> Any:
+    """A `PreTrainedTokenizerFast`: word level over the domain pieces, Qwen's special tokens
+    (chat, vision, ``<think>``), left padding, ``<|im_end|>`` as EOS, the Qwen-VL chat template."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    pieces: dict[str, None] = {}
+    for text in corpus if corpus is not None else domain_corpus():
+        for piece in _pieces(text):
+            pieces.setdefault(piece, None)
+    for d in range(10):  # every digit, with and without a leading space
+        pieces.setdefault(str(d), None)
+        pieces.setdefault(f" {d}", None)
+    vocab = {UNK: 0, **{p: i + 1 for i, p in enumerate(sorted(pieces))}}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(PRETOKENIZE), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    backend.add_tokens(
+        [AddedToken(t, special=t not in NON_SPECIAL, normalized=False) for t in QWEN_SPECIAL_TOKENS]
+    )
+    # the fixed instruction is one token per coordinate frame: it is always the same text, and
+    # 140 word tokens of it per sample would dominate the cost of every forward pass
+    backend.add_tokens(
+        [AddedToken(system_prompt(f), special=False, normalized=False) for f in COORD_FRAMES]
+    )
+    return wrap_qwen_tokenizer(backend, unk_token=UNK, model_max_length=4096)
+
+
+@dataclass
+class PrompterSpec(Qwen3VLSizes):
+    """Sizes of the SynthRef prompter (about 2.4 M parameters with the domain vocabulary)."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    vision_hidden_size: int = 128
+    vision_depth: int = 4
+    vision_heads: int = 4
+    mrope_section: list[int] = field(default_factory=lambda: [8, 4, 4])  # sums to head_dim / 2
+    rope_theta: float = 10000.0
+    max_position_embeddings: int = 2048
+    deepstack_visual_indexes: list[int] | None = field(default_factory=lambda: [2, 3])
+    image_size: int = 128  # SynthRef side; 16 visual tokens after patch 16 + merge 2
+
+
+def build_synthref_prompter(
+    path: str | Path | None = None, spec: PrompterSpec | None = None, seed: int = 0
+):
+    """A random-initialised SynthRef prompter ``(model, processor)``; saved to ``path`` if given."""
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    spec = spec or PrompterSpec()
+    tok = build_domain_tokenizer()
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(qwen3vl_config(spec, tok))
+    model.generation_config = GenerationConfig(
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    side = spec.image_size * spec.image_size
+    processor = build_processor(tok, min_pixels=side, max_pixels=side)
+    if path is not None:
+        model.save_pretrained(path)
+        processor.save_pretrained(path)
+    return model, processor

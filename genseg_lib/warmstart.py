@@ -1,0 +1,278 @@
+"""Stage 0 of the embedded default: a supervised warm start of the SynthRef prompter.
+
+It stands in for the pretraining that gives Qwen3-VL Instruct its grounding: the prompter
+learns to answer SynthRef queries in the SPEC §2 format from GT prompts (SPEC §3) with a short
+templated ``<think>`` (the query restated). Curriculum: single-object scenes first (learn to
+look), then referring scenes, mostly single-target, with a small share of multi-target and
+no-target queries so that GRPO can later sample and reinforce them. Resumable: it saves its
+state every ``save_every`` steps and a rerun of the same command continues from there.
+
+    python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 7000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genseg_lib.answer import format_answer, parse_answer
+from genseg_lib.data import Sample
+from genseg_lib.data.synthref import SynthRefConfig, synthref_samples
+from genseg_lib.metrics import BoxAccumulator
+from genseg_lib.prompt import build_messages
+from genseg_lib.segment.oracle import oracle_instances
+from genseg_lib.synthref_prompter import PrompterSpec, build_synthref_prompter
+
+LOG = logging.getLogger(__name__)
+STATE = "trainer_state.pt"
+
+
+@dataclass
+class WarmStartConfig:
+    """Supervised curriculum (our choice; calibrated on a 2-core CPU, see the README)."""
+
+    out: str = "checkpoints/synthref-prompter"
+    steps: int = 7000
+    single_object_steps: int = 1500  # phase 1: one shape per scene
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    multi_share: float = 0.07  # phase 2 query mix: small shares GRPO can build on
+    no_target_share: float = 0.07
+    max_objects: int = 4
+    eval_every: int = 500
+    eval_samples: int = 64
+    save_every: int = 250
+    seed: int = 0
+    time_limit_min: float | None = None  # stop (and save) after this many minutes
+    init: str | None = None  # continue supervised training of this checkpoint (the control run)
+
+
+def phase_config(cfg: WarmStartConfig, step: int) -> SynthRefConfig:
+    """Scene/query settings of the curriculum phase that ``step`` is in."""
+    if step < cfg.single_object_steps:
+        return SynthRefConfig(
+            min_objects=1, max_objects=1, queries_per_scene=1, query_weights={"attribute": 1.0}
+        )
+    single = 1.0 - cfg.multi_share - cfg.no_target_share
+    return SynthRefConfig(
+        min_objects=2,
+        max_objects=cfg.max_objects,
+        queries_per_scene=1,
+        query_weights={
+            "attribute": 0.40 * single,
+            "spatial": 0.20 * single,
+            "ordinal": 0.20 * single,
+            "reasoning": 0.20 * single,
+            "multi": cfg.multi_share,
+            "no_target": cfg.no_target_share,
+        },
+    )
+
+
+def target_text(sample: Sample) -> str:
+    """The supervised answer: the query restated as reasoning, then the GT prompts."""
+    return format_answer(
+        oracle_instances(sample.instance_masks()), sample.image_size, think=sample.query
+    )
+
+
+def training_batch(processor: Any, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+    """Left-padded inputs with labels only on the answer (and its closing ``<|im_end|>``)."""
+    from trl.data_utils import prepare_multimodal_messages
+
+    texts, answer_lengths, images = [], [], []
+    tok = processor.tokenizer
+    for s in samples:
+        image = s.load_image()
+        answer = target_text(s)
+        chat = prepare_multimodal_messages(build_messages(s.query), images=[image])
+        prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        texts.append(prompt + answer + tok.eos_token)
+        answer_lengths.append(len(tok.encode(answer + tok.eos_token, add_special_tokens=False)))
+        images.append(image)
+    batch = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    labels = torch.full_like(batch["input_ids"], -100)
+    for row, n in enumerate(answer_lengths):
+        labels[row, -n:] = batch["input_ids"][row, -n:]
+    batch["labels"] = labels
+    return batch
+
+
+@torch.no_grad()
+def quick_box_eval(
+    model: Any, processor: Any, samples: Sequence[Sample], max_new_tokens: int = 96
+) -> dict[str, float]:
+    """Greedy answers on ``samples``: strict-format rate and box mIoU / Acc@0.5."""
+    from genseg_lib.vlm import VLM, GenerationOptions
+
+    model.eval()
+    vlm = VLM(model, processor)
+    acc, ok = BoxAccumulator(), 0
+    for i in range(0, len(samples), 16):
+        chunk = samples[i : i + 16]
+        texts, _ = vlm.generate(
+            [s.load_image() for s in chunk],
+            [s.query for s in chunk],
+            GenerationOptions(max_new_tokens=max_new_tokens),
+        )
+        for s, text in zip(chunk, texts, strict=True):
+            ans = parse_answer(text, s.image_size)
+            ok += ans.format_ok
+            acc.add(
+                [i.box for i in ans.instances],
+                [i.box for i in oracle_instances(s.instance_masks())],
+            )
+    model.train()
+    return {**acc.result(), "format_ok": ok / max(1, len(samples))}
+
+
+def _lr_lambda(cfg: WarmStartConfig):
+    def f(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def _save(
+    model: Any, processor: Any, optimizer: Any, scheduler: Any, step: int, path: Path, history: list
+) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "history": history,
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp / STATE,
+    )
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
+    """Train (or resume) the warm start; writes a bf16 checkpoint to ``cfg.out``."""
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    out = Path(cfg.out)
+    last = out.parent / (out.name + "-last")
+    torch.manual_seed(cfg.seed)
+    if (last / STATE).is_file():
+        model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
+        processor = AutoProcessor.from_pretrained(last)
+        state = torch.load(last / STATE, weights_only=False)
+        start, history = state["step"], state["history"]
+        LOG.info("resuming the warm start from step %d (%s)", start, last)
+    elif cfg.init:
+        model = Qwen3VLForConditionalGeneration.from_pretrained(cfg.init, dtype=torch.float32)
+        processor = AutoProcessor.from_pretrained(cfg.init)
+        state, start, history = None, 0, []
+    else:
+        model, processor = build_synthref_prompter(spec=spec, seed=cfg.seed)
+        state, start, history = None, 0, []
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+    val = [
+        s
+        for s in synthref_samples("val", 4 * cfg.eval_samples, seed=cfg.seed)
+        if len(s.gt_masks) == 1
+    ]
+    val = val[: cfg.eval_samples]
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.steps), desc="warm start", initial=start, total=cfg.steps)
+    losses: list[float] = []
+    done = start
+    for step in bar:
+        rng_seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
+        samples = synthref_samples(
+            "train", cfg.batch_size, seed=rng_seed, cfg=phase_config(cfg, step)
+        )
+        batch = training_batch(processor, samples)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        done = step + 1
+        if done % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            metrics = quick_box_eval(model, processor, val)
+            history.append(
+                {
+                    "step": done,
+                    "loss": float(np.mean(losses[-50:])),
+                    **metrics,
+                    "minutes": (time.perf_counter() - t0) / 60,
+                }
+            )
+            LOG.info("step %d: %s", done, history[-1])
+        if done % cfg.save_every == 0 or done == cfg.steps:
+            _save(model, processor, optimizer, scheduler, done, last, history)
+        if cfg.time_limit_min and (time.perf_counter() - t0) / 60 > cfg.time_limit_min:
+            _save(model, processor, optimizer, scheduler, done, last, history)
+            LOG.info("time limit reached at step %d", done)
+            break
+    model.to(torch.bfloat16).save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "warmstart.json").write_text(
+        json.dumps(
+            {
+                "config": asdict(cfg),
+                "spec": asdict(spec or PrompterSpec()),
+                "steps_done": done,
+                "history": history,
+                "command": "python -m genseg_lib.warmstart " + " ".join(sys.argv[1:]),
+            },
+            indent=2,
+        )
+    )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m genseg_lib.warmstart", description=__doc__.splitlines()[0]
+    )
+    for f in fields(WarmStartConfig):
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    warm_start(WarmStartConfig(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Profiles: defaults, overrides, preparation of the smoke inputs."""
+
+import pytest
+
+from genseg_lib.profiles import SYNTHREF_PROMPTER, get_profile, prepare
+
+
+def test_defaults_and_overrides(tmp_path):
+    smoke = get_profile("smoke")
+    assert (
+        smoke.is_smoke and smoke.model == str(SYNTHREF_PROMPTER) and smoke.segmenter == "classical"
+    )
+    assert smoke.eval_sets == ["synthref:val"]
+    paper = get_profile("paper", data_root=str(tmp_path), eval_limit=None)
+    assert paper.model == "Qwen/Qwen3-VL-8B-Instruct" and paper.data_root == tmp_path
+    assert "refcocog:val" in paper.eval_sets and paper.segmenter.startswith("sam2:")
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("laptop")
+
+
+def test_prepare_smoke_writes_synthref(tmp_path, tiny_vlm_path):
+    prof = get_profile(
+        "smoke", data_root=tmp_path / "d", model=str(tiny_vlm_path), synthref_samples=40
+    )
+    prepare(prof)
+    assert (tmp_path / "d" / "synthref" / "annotations.json").is_file()
+    with pytest.raises(FileNotFoundError, match="data root"):
+        prepare(get_profile("paper", data_root=tmp_path / "missing"))
