@@ -46,7 +46,7 @@ class WarmStartConfig:
 
     out: str = "checkpoints/synthref-prompter"
     steps: int = 7000
-    single_object_steps: int = 1500  # phase 1: one shape per scene
+    single_object_steps: int = 3000  # phase 1: one shape per scene
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 100

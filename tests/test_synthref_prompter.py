@@ -83,3 +83,19 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
         chat.endswith("<|im_start|>assistant\n")
         and build_messages("the red circle")[1]["content"] in chat
     )
+
+
+def test_vision_scale_matches_text_embeddings():
+    import torch
+
+    from genseg_lib.synthref_prompter import match_vision_scale
+
+    model, processor = build_synthref_prompter()
+    emb = float(model.model.language_model.embed_tokens.weight.std())
+    images = [s.load_image() for s in synthref_samples("val", 4, seed=0)]
+    batch = processor.image_processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        out = model.model.visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"])
+    assert abs(float(out.pooler_output.std()) / emb - 1) < 0.05  # built at the text scale
+    again = match_vision_scale(model, processor, 128)
+    assert all(abs(f - 1) < 0.05 for f in again.values())  # already matched: ~no-op
