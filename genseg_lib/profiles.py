@@ -7,6 +7,7 @@ tiny model); the paper profile only checks that its data root exists.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -78,13 +79,21 @@ def get_profile(name: str, **overrides: Any) -> Profile:
     return replace(profile, **clean)
 
 
+def _synthref_matches(path: Path, profile: Profile, seed: int) -> bool:
+    """Whether a SynthRef folder on disk is the one this profile asks for (size and seed)."""
+    if not path.is_file():
+        return False
+    data = json.loads(path.read_text())
+    return data.get("seed") == seed and len(data.get("samples", [])) == profile.synthref_samples
+
+
 def prepare(profile: Profile, seed: int = 0) -> Profile:
     """Make the smoke inputs if missing (SynthRef on disk, the tiny model); check paper data."""
     if profile.is_smoke:
         from genseg_lib.data.synthref import ANNOTATION_FILE, write_synthref
         from genseg_lib.vlm import build_tiny_qwen3vl
 
-        if not (profile.data_root / "synthref" / ANNOTATION_FILE).is_file():
+        if not _synthref_matches(profile.data_root / "synthref" / ANNOTATION_FILE, profile, seed):
             write_synthref(profile.data_root, profile.synthref_samples, seed=seed)
         model = Path(profile.model)
         if model == CACHE / "tiny-qwen3vl" and not (model / "config.json").is_file():

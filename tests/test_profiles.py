@@ -1,5 +1,7 @@
 """Profiles: defaults, overrides, preparation of the smoke inputs."""
 
+import json
+
 import pytest
 
 from genseg_lib.profiles import SYNTHREF_PROMPTER, get_profile, prepare
@@ -23,6 +25,16 @@ def test_prepare_smoke_writes_synthref(tmp_path, tiny_vlm_path):
         "smoke", data_root=tmp_path / "d", model=str(tiny_vlm_path), synthref_samples=40
     )
     prepare(prof)
-    assert (tmp_path / "d" / "synthref" / "annotations.json").is_file()
+    ann = tmp_path / "d" / "synthref" / "annotations.json"
+    assert len(json.loads(ann.read_text())["samples"]) == 40
+    stamp = ann.stat().st_mtime_ns
+    prepare(prof)  # same size and seed: kept
+    assert ann.stat().st_mtime_ns == stamp
+    prepare(
+        get_profile(
+            "smoke", data_root=tmp_path / "d", model=str(tiny_vlm_path), synthref_samples=60
+        )
+    )
+    assert len(json.loads(ann.read_text())["samples"]) == 60  # stale size: regenerated
     with pytest.raises(FileNotFoundError, match="data root"):
         prepare(get_profile("paper", data_root=tmp_path / "missing"))
