@@ -176,3 +176,31 @@ def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], list[dict[str, A
             summary = json.loads(path.read_text())
             runs.setdefault((kind, summary["dataset"]), []).append(summary)
     return runs
+
+
+GAIN_METRICS = ["gIoU", "cIoU", "target_mIoU", "N_acc", "T_acc", "box_mIoU"]
+
+
+def grpo_gains(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> pd.DataFrame:
+    """Per trained run kind and dataset: metric before (baseline), after (mean over seeds) and
+    the gain, in percent / percentage points."""
+    rows = []
+    for (kind, dataset), summaries in sorted(runs.items()):
+        base = runs.get(("baseline", dataset))
+        if kind == "baseline" or not base:
+            continue
+        for metric in GAIN_METRICS:
+            before = 100 * float(np.mean([s["overall"][metric] for s in base]))
+            after = 100 * float(np.mean([s["overall"][metric] for s in summaries]))
+            rows.append(
+                {
+                    "run": kind,
+                    "dataset": dataset,
+                    "seeds": len(summaries),
+                    "metric": metric,
+                    "before": before,
+                    "after": after,
+                    "gain": after - before,
+                }
+            )
+    return pd.DataFrame(rows)

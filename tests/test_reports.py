@@ -77,3 +77,18 @@ def test_reward_curves():
     }
     df = reward_curves(state)
     assert list(df.columns) == ["step", "format", "box_iou", "reward"] and len(df) == 1
+
+
+def test_grpo_gains_mean_over_seeds():
+    from genseg_lib.reports import grpo_gains
+
+    base = {
+        "n_samples": 2,
+        "overall": {m: 0.2 for m in ["gIoU", "cIoU", "target_mIoU", "N_acc", "T_acc", "box_mIoU"]},
+    }
+    a = {"n_samples": 2, "overall": {**base["overall"], "N_acc": 0.5}}
+    b = {"n_samples": 2, "overall": {**base["overall"], "N_acc": 0.7}}
+    df = grpo_gains({("baseline", "d"): [base], ("genseg-r1-g", "d"): [a, b]})
+    row = df[df.metric == "N_acc"].iloc[0]
+    assert row.seeds == 2 and row.before == pytest.approx(20) and row.after == pytest.approx(60)
+    assert row.gain == pytest.approx(40) and len(df) == 6
