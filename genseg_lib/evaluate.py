@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from genseg_lib.answer import Answer, format_answer, parse_answer
 from genseg_lib.data import Sample, load_dataset
-from genseg_lib.masks import box_from_mask
+from genseg_lib.masks import box_from_mask, union_masks
 from genseg_lib.metrics import BoxAccumulator, SegmentationAccumulator, mask_counts, sample_iou
 from genseg_lib.segment.base import InstancePrompt, PromptableSegmenter
 from genseg_lib.segment.oracle import oracle_instances
@@ -175,11 +175,7 @@ def _instances_json(answer: Answer) -> list[dict]:
 
 def _score(sample: Sample, answer: Answer, pred_mask: np.ndarray) -> dict[str, Any]:
     gt_masks = sample.instance_masks()
-    gt = (
-        np.logical_or.reduce(gt_masks)
-        if gt_masks
-        else np.zeros((sample.height, sample.width), bool)
-    )
+    gt = union_masks(gt_masks, shape=(sample.height, sample.width))
     inter, pred_area, gt_area = mask_counts(pred_mask, gt)
     return {
         "inter": inter,
@@ -235,11 +231,7 @@ def evaluate(
             masks = segmenter.segment(images, prompts, keys=[s.sample_id for s in ready])
             t_seg = (time.perf_counter() - t0) / len(ready)
             for s, text, answer, inst_masks in zip(ready, texts, answers, masks, strict=True):
-                pred = (
-                    np.logical_or.reduce(inst_masks)
-                    if inst_masks
-                    else np.zeros((s.height, s.width), dtype=bool)
-                )
+                pred = union_masks(inst_masks, shape=(s.height, s.width))
                 records.append(
                     {
                         "sample_id": s.sample_id,

@@ -171,9 +171,9 @@ def answers_from_runs(
     from genseg_lib.segment.base import answer_masks
 
     answers, masks = {}, {}
+    images = [s.load_image() for s in samples]
     for name, run_dir in run_dirs.items():
         records = read_predictions(Path(run_dir) / PREDICTIONS)
         answers[name] = [parse_answer(records[s.sample_id]["text"], s.image_size) for s in samples]
-        images = [s.load_image() for s in samples]
         masks[name] = answer_masks(segmenter, images, [a.instances for a in answers[name]])
     return answers, masks
