@@ -1,11 +1,13 @@
 """Stage 0 of the embedded default: a supervised warm start of the SynthRef prompter.
 
-It stands in for the pretraining that gives Qwen3-VL Instruct its grounding: the prompter
-learns to answer SynthRef queries in the SPEC §2 format from GT prompts (SPEC §3) with a short
-templated ``<think>`` (the query restated). Curriculum: single-object scenes first (learn to
-look), then referring scenes, mostly single-target, with a small share of multi-target and
-no-target queries so that GRPO can later sample and reinforce them. Resumable: it saves its
-state every ``save_every`` steps and a rerun of the same command continues from there.
+It stands in for the pretraining that gives Qwen3-VL Instruct its grounding. First the vision
+tower learns dense SynthRef targets (`genseg_lib.vision_pretrain`, standing in for a pretrained
+ViT); then the prompter learns to answer SynthRef queries in the SPEC §2 format from GT
+prompts (SPEC §3) with a short templated ``<think>`` (the query restated). Curriculum:
+single-object scenes first (learn to look), then referring scenes, mostly single-target, with
+a small share of multi-target and no-target queries so that GRPO can later sample and
+reinforce them. Resumable: it saves its state every ``save_every`` steps and a rerun of the
+same command continues from there.
 
     python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 7000
 """
@@ -17,7 +19,7 @@ import json
 import logging
 import math
 import random
-import sys
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -30,11 +32,12 @@ from tqdm.auto import tqdm
 
 from genseg_lib.answer import format_answer, parse_answer
 from genseg_lib.data import Sample
-from genseg_lib.data.synthref import SynthRefConfig, synthref_samples
+from genseg_lib.data.synthref import GENERATOR_VERSION, SynthRefConfig, synthref_samples
 from genseg_lib.metrics import BoxAccumulator
 from genseg_lib.prompt import build_messages
 from genseg_lib.segment.oracle import oracle_instances
-from genseg_lib.synthref_prompter import PrompterSpec, build_synthref_prompter
+from genseg_lib.synthref_prompter import PrompterSpec, build_synthref_prompter, match_vision_scale
+from genseg_lib.vision_pretrain import VisionPretrainConfig, pretrain_vision
 
 LOG = logging.getLogger(__name__)
 STATE = "trainer_state.pt"
@@ -45,8 +48,9 @@ class WarmStartConfig:
     """Supervised curriculum (our choice; calibrated on a 2-core CPU, see the README)."""
 
     out: str = "checkpoints/synthref-prompter"
+    vision_steps: int = 1000  # dense pretraining of the vision tower first (fresh models only)
     steps: int = 7000
-    single_object_steps: int = 3000  # phase 1: one shape per scene
+    single_object_steps: int = 1500  # phase 1: one shape per scene
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 100
@@ -152,8 +156,29 @@ def _lr_lambda(cfg: WarmStartConfig):
     return f
 
 
+def _new_log() -> dict[str, list]:
+    """What warmstart.json reports: learning curves and every command that trained the model."""
+    return {"history": [], "vision_history": [], "invocations": []}
+
+
+def cli_command(cfg: WarmStartConfig) -> str:
+    """The command line that runs ``cfg`` (flags for the fields that differ from the defaults)."""
+    flags = [
+        f"--{f.name.replace('_', '-')} {shlex.quote(str(getattr(cfg, f.name)))}"
+        for f in fields(WarmStartConfig)
+        if getattr(cfg, f.name) != f.default
+    ]
+    return " ".join(["python -m genseg_lib.warmstart", *flags])
+
+
 def _save(
-    model: Any, processor: Any, optimizer: Any, scheduler: Any, step: int, path: Path, history: list
+    model: Any,
+    processor: Any,
+    optimizer: Any,
+    scheduler: Any,
+    step: int,
+    path: Path,
+    log: dict[str, list],
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
     model.save_pretrained(tmp)
@@ -163,7 +188,7 @@ def _save(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "step": step,
-            "history": history,
+            "log": log,
             "torch_rng": torch.get_rng_state(),
         },
         tmp / STATE,
@@ -186,15 +211,29 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(last)
         state = torch.load(last / STATE, weights_only=False)
-        start, history = state["step"], state["history"]
+        start, log = state["step"], state["log"]
         LOG.info("resuming the warm start from step %d (%s)", start, last)
     elif cfg.init:
         model = Qwen3VLForConditionalGeneration.from_pretrained(cfg.init, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(cfg.init)
-        state, start, history = None, 0, []
+        state, start, log = None, 0, _new_log()
     else:
+        spec = spec or PrompterSpec()
         model, processor = build_synthref_prompter(spec=spec, seed=cfg.seed)
-        state, start, history = None, 0, []
+        state, start, log = None, 0, _new_log()
+        if cfg.vision_steps:
+            vision_cfg = VisionPretrainConfig(
+                steps=cfg.vision_steps,
+                batch_size=cfg.batch_size,
+                save_every=cfg.save_every,
+                seed=cfg.seed,
+            )
+            state_path = out.parent / (out.name + "-vision.pt")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            log["vision_history"] = pretrain_vision(
+                model, processor, vision_cfg, state_path, spec.image_size
+            )
+            match_vision_scale(model, processor, spec.image_size)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
@@ -208,7 +247,11 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         if len(s.gt_masks) == 1
     ]
     val = val[: cfg.eval_samples]
-    t0 = time.perf_counter()
+    log["invocations"].append(
+        {"command": cli_command(cfg), "from_step": start, "synthref_generator": GENERATOR_VERSION}
+    )
+    # minutes in the curve count all invocations
+    t0 = time.perf_counter() - 60 * (log["history"][-1]["minutes"] if log["history"] else 0.0)
     bar = tqdm(range(start, cfg.steps), desc="warm start", initial=start, total=cfg.steps)
     losses: list[float] = []
     done = start
@@ -230,7 +273,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         if done % cfg.eval_every == 0 or done == cfg.steps:
             metrics = quick_box_eval(model, processor, val)
-            history.append(
+            log["history"].append(
                 {
                     "step": done,
                     "loss": float(np.mean(losses[-50:])),
@@ -238,11 +281,11 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                     "minutes": (time.perf_counter() - t0) / 60,
                 }
             )
-            LOG.info("step %d: %s", done, history[-1])
+            LOG.info("step %d: %s", done, log["history"][-1])
         if done % cfg.save_every == 0 or done == cfg.steps:
-            _save(model, processor, optimizer, scheduler, done, last, history)
+            _save(model, processor, optimizer, scheduler, done, last, log)
         if cfg.time_limit_min and (time.perf_counter() - t0) / 60 > cfg.time_limit_min:
-            _save(model, processor, optimizer, scheduler, done, last, history)
+            _save(model, processor, optimizer, scheduler, done, last, log)
             LOG.info("time limit reached at step %d", done)
             break
     model.to(torch.bfloat16).save_pretrained(out)
@@ -253,8 +296,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 "config": asdict(cfg),
                 "spec": asdict(spec or PrompterSpec()),
                 "steps_done": done,
-                "history": history,
-                "command": "python -m genseg_lib.warmstart " + " ".join(sys.argv[1:]),
+                **log,
             },
             indent=2,
         )
@@ -262,16 +304,21 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def config_from_args(argv: Sequence[str] | None = None) -> WarmStartConfig:
+    """Parse the command line of `main` (one flag per `WarmStartConfig` field)."""
     parser = argparse.ArgumentParser(
         prog="python -m genseg_lib.warmstart", description=__doc__.splitlines()[0]
     )
     for f in fields(WarmStartConfig):
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
-    args = parser.parse_args(argv)
+    return WarmStartConfig(**vars(parser.parse_args(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cfg = config_from_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    warm_start(WarmStartConfig(**vars(args)))
+    warm_start(cfg)
 
 
 if __name__ == "__main__":

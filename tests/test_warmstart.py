@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from genseg_lib.data.synthref import synthref_samples
+from genseg_lib.data.synthref import GENERATOR_VERSION, synthref_samples
 from genseg_lib.synthref_prompter import build_synthref_prompter
 from genseg_lib.warmstart import (
     STATE,
@@ -38,6 +38,7 @@ def test_curriculum_phases():
 def test_runs_saves_bf16_and_resumes(tmp_path):
     cfg = WarmStartConfig(
         out=str(tmp_path / "p"),
+        vision_steps=2,
         steps=4,
         single_object_steps=2,
         batch_size=2,
@@ -52,11 +53,29 @@ def test_runs_saves_bf16_and_resumes(tmp_path):
     assert next(model.parameters()).dtype == torch.bfloat16
     info = json.loads((tmp_path / "p" / "warmstart.json").read_text())
     assert info["steps_done"] == 4 and info["history"][-1]["step"] == 4
+    assert [h["step"] for h in info["vision_history"]] == [2]
     assert torch.load(tmp_path / "p-last" / STATE, weights_only=False)["step"] == 4
     cfg.steps = 6  # a rerun continues from step 4
     warm_start(cfg)
     info = json.loads((tmp_path / "p" / "warmstart.json").read_text())
     assert info["steps_done"] == 6 and [h["step"] for h in info["history"]] == [4, 6]
+    # both commands that trained it are on record, each with the step it started from
+    runs = info["invocations"]
+    assert [r["from_step"] for r in runs] == [0, 4]
+    assert {r["synthref_generator"] for r in runs} == {GENERATOR_VERSION}
+    assert "--steps 4" in runs[0]["command"] and "--steps 6" in runs[1]["command"]
+
+
+def test_cli_command_parses_back_to_the_same_config():
+    import shlex
+
+    from genseg_lib.warmstart import cli_command, config_from_args
+
+    cfg = WarmStartConfig(out="/tmp/a b/p", steps=12, lr=3e-4, time_limit_min=1.5)
+    command = cli_command(cfg)
+    assert command.startswith("python -m genseg_lib.warmstart --out")
+    assert config_from_args(shlex.split(command)[3:]) == cfg
+    assert cli_command(WarmStartConfig()) == "python -m genseg_lib.warmstart"
 
 
 def test_cli_command_runs_a_few_steps(tmp_path):
@@ -66,6 +85,8 @@ def test_cli_command_runs_a_few_steps(tmp_path):
         [
             "--out",
             str(tmp_path / "cli"),
+            "--vision-steps",
+            "1",
             "--steps",
             "2",
             "--single-object-steps",
@@ -82,3 +103,4 @@ def test_cli_command_runs_a_few_steps(tmp_path):
     )
     info = json.loads((tmp_path / "cli" / "warmstart.json").read_text())
     assert info["steps_done"] == 2 and info["config"]["batch_size"] == 2
+    assert info["config"]["vision_steps"] == 1 and len(info["vision_history"]) == 1

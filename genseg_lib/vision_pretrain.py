@@ -1,0 +1,222 @@
+"""Dense SynthRef pretraining of the prompter's vision tower (a stand-in for a pretrained ViT).
+
+Qwen3-VL Instruct grounds because its vision encoder arrives pretrained. A randomly initialised
+tower trained only through the language model's answer tokens does not learn to look (measured
+on single-object scenes: 1,000 supervised steps, box mIoU 0.06, the same loss with shuffled
+images). So before the warm start each merged visual token learns, through small linear heads
+that are thrown away afterwards, what covers its cell: the colour and shape of the dominant
+object, the covered fraction, and that object's box. With it, the same 1,000 steps reach box
+mIoU 0.56 (see `checkpoints/synthref-prompter/warmstart.json`). Resumable like the warm start.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from genseg_lib.data.synthref import COLOURS, SHAPES, SynthRefConfig, generate_split
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class VisionPretrainConfig:
+    """Dense-target pretraining of the vision tower (our choice; about 1.5 min per 1,000 steps)."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 50
+    weight_decay: float = 0.01
+    min_objects: int = 1
+    max_objects: int = 5
+    min_cover: float = 0.1  # a cell belongs to an object covering at least this fraction of it
+    box_weight: float = 5.0
+    cover_weight: float = 5.0
+    save_every: int = 250
+    log_every: int = 100
+    seed: int = 0
+
+
+@dataclass
+class TokenTargets:
+    """Per merged visual token (raster order): class ids (background = last class), covered
+    fraction, and the dominant object's box in [0, 1] (rows with ``foreground`` False unused)."""
+
+    colour: torch.Tensor
+    shape: torch.Tensor
+    cover: torch.Tensor
+    box: torch.Tensor
+    foreground: torch.Tensor
+
+
+def token_targets(
+    masks: list[np.ndarray], objects: list[Any], grid: int, min_cover: float = 0.1
+) -> TokenTargets:
+    """Targets of a ``grid x grid`` token layout from a scene's visible masks and objects."""
+    side = masks[0].shape[0] if masks else 0
+    if not masks or side % grid:
+        raise ValueError(f"scene side {side} is not a positive multiple of the token grid {grid}")
+    cell = side // grid
+    boxes = []
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [0, 0, 0, 0])
+    # pixels of each object in each cell: (objects, grid, grid)
+    counts = np.stack([m.reshape(grid, cell, grid, cell).sum(axis=(1, 3)) for m in masks])
+    dominant = counts.argmax(axis=0).ravel()
+    best = counts.max(axis=0).ravel() / (cell * cell)
+    foreground = best >= min_cover
+    colours, shapes = list(COLOURS), list(SHAPES)
+    colour = [
+        colours.index(objects[k].colour) if f else len(colours)
+        for k, f in zip(dominant, foreground, strict=True)
+    ]
+    shape = [
+        shapes.index(objects[k].shape) if f else len(shapes)
+        for k, f in zip(dominant, foreground, strict=True)
+    ]
+    return TokenTargets(
+        colour=torch.tensor(colour),
+        shape=torch.tensor(shape),
+        cover=torch.tensor(
+            np.minimum(counts.sum(axis=0).ravel() / (cell * cell), 1.0), dtype=torch.float32
+        ),
+        box=torch.tensor(np.asarray(boxes, dtype=np.float32)[dominant] / side),
+        foreground=torch.tensor(foreground),
+    )
+
+
+class TokenHeads(torch.nn.Module):
+    """Linear probes on the merged visual tokens; discarded after pretraining."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.colour = torch.nn.Linear(hidden, len(COLOURS) + 1)
+        self.shape = torch.nn.Linear(hidden, len(SHAPES) + 1)
+        self.cover = torch.nn.Linear(hidden, 1)
+        self.box = torch.nn.Linear(hidden, 4)
+
+    def losses(self, features: torch.Tensor, t: TokenTargets) -> dict[str, torch.Tensor]:
+        f = features / features.std().clamp_min(1e-6)  # the tower's output scale stays free
+        fg = t.foreground
+        box = F.l1_loss(self.box(f[fg]), t.box[fg]) if fg.any() else f.sum() * 0.0
+        return {
+            "colour": F.cross_entropy(self.colour(f), t.colour),
+            "shape": F.cross_entropy(self.shape(f), t.shape),
+            "cover": F.l1_loss(self.cover(f).squeeze(-1), t.cover),
+            "box": box,
+        }
+
+
+def _grid(processor: Any, image_grid_thw: torch.Tensor) -> int:
+    merge = processor.image_processor.merge_size
+    h, w = (int(v) // merge for v in image_grid_thw[0, 1:])
+    if h != w:
+        raise ValueError(f"SynthRef images are square; got a {h}x{w} token grid")
+    return h
+
+
+def _stack(targets: list[TokenTargets]) -> TokenTargets:
+    return TokenTargets(
+        **{
+            k: torch.cat([getattr(t, k) for t in targets])
+            for k in TokenTargets.__dataclass_fields__
+        }
+    )
+
+
+def pretrain_vision(
+    model: Any, processor: Any, cfg: VisionPretrainConfig, state_path: Path, image_size: int
+) -> list[dict[str, float]]:
+    """Train ``model.model.visual`` in place on dense SynthRef targets; returns the log.
+
+    ``state_path`` holds the tower, heads, optimizer and step: a rerun resumes there, and a
+    finished run only reloads the tower.
+    """
+    visual = model.model.visual
+    heads = TokenHeads(model.config.text_config.hidden_size)
+    params = [*visual.parameters(), *heads.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
+    )
+    start, history = 0, []
+    if state_path.is_file():
+        state = torch.load(state_path, weights_only=False)
+        visual.load_state_dict(state["visual"])
+        heads.load_state_dict(state["heads"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, history = state["step"], state["history"]
+        LOG.info("vision pretraining: resuming at step %d (%s)", start, state_path)
+
+    def save(step: int) -> None:
+        tmp = state_path.with_name(state_path.name + ".tmp")
+        torch.save(
+            {
+                "visual": visual.state_dict(),
+                "heads": heads.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "history": history,
+            },
+            tmp,
+        )
+        tmp.replace(state_path)
+
+    scene_cfg = SynthRefConfig(
+        image_size=image_size,
+        min_objects=cfg.min_objects,
+        max_objects=cfg.max_objects,
+        queries_per_scene=1,
+        query_weights={"attribute": 1.0},
+    )
+    visual.train()
+    t0 = time.perf_counter()
+    for step in tqdm(
+        range(start, cfg.steps), desc="vision pretraining", initial=start, total=cfg.steps
+    ):
+        seed = random.Random(f"vision-{cfg.seed}-{step}").randrange(2**31)
+        scenes = generate_split("train", cfg.batch_size, seed, scene_cfg)[: cfg.batch_size]
+        batch = processor.image_processor(images=[s["image"] for s in scenes], return_tensors="pt")
+        grid = _grid(processor, batch["image_grid_thw"])
+        targets = _stack(
+            [token_targets(s["masks"], s["objects"], grid, cfg.min_cover) for s in scenes]
+        )
+        features = visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
+        parts = heads.losses(features, targets)
+        loss = (
+            parts["colour"]
+            + parts["shape"]
+            + cfg.box_weight * parts["box"]
+            + cfg.cover_weight * parts["cover"]
+        )
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            history.append(
+                {
+                    "step": done,
+                    **{k: float(v.detach()) for k, v in parts.items()},
+                    "minutes": (time.perf_counter() - t0) / 60,
+                }
+            )
+            LOG.info("vision step %d: %s", done, history[-1])
+        if done % cfg.save_every == 0 or done == cfg.steps:
+            save(done)
+    return history
