@@ -80,11 +80,18 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 
 
 def _synthref_matches(path: Path, profile: Profile, seed: int) -> bool:
-    """Whether a SynthRef folder on disk is the one this profile asks for (size and seed)."""
+    """Whether a SynthRef folder on disk is the one this profile asks for (generator version,
+    size and seed)."""
+    from genseg_lib.data.synthref import GENERATOR_VERSION
+
     if not path.is_file():
         return False
     data = json.loads(path.read_text())
-    return data.get("seed") == seed and len(data.get("samples", [])) == profile.synthref_samples
+    return (
+        data.get("generator") == GENERATOR_VERSION
+        and data.get("seed") == seed
+        and len(data.get("samples", [])) == profile.synthref_samples
+    )
 
 
 def prepare(profile: Profile, seed: int = 0) -> Profile:

@@ -36,5 +36,16 @@ def test_prepare_smoke_writes_synthref(tmp_path, tiny_vlm_path):
         )
     )
     assert len(json.loads(ann.read_text())["samples"]) == 60  # stale size: regenerated
+    # a copy from an older generator version is regenerated, then kept
+    prof_60 = get_profile(
+        "smoke", data_root=tmp_path / "d", model=str(tiny_vlm_path), synthref_samples=60
+    )
+    data = json.loads(ann.read_text())
+    ann.write_text(json.dumps({**data, "generator": data["generator"] - 1}))
+    prepare(prof_60)
+    assert json.loads(ann.read_text())["generator"] == data["generator"]
+    stamp = ann.stat().st_mtime_ns
+    prepare(prof_60)
+    assert ann.stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="data root"):
         prepare(get_profile("paper", data_root=tmp_path / "missing"))

@@ -69,6 +69,9 @@ COLOUR_PROPERTIES = {
 }
 ANNOTATION_FILE = "annotations.json"
 FORMAT_VERSION = 1
+# bumped whenever the same seed would generate different scenes or queries (2: no-target
+# queries worded like attribute queries), so cached copies are regenerated
+GENERATOR_VERSION = 2
 
 
 @dataclass
@@ -365,6 +368,8 @@ def _propose(
         uniq = [d for d in _unique_descs(i, objects) if d["size"] is None]
         return {"kind": "property", "desc": pick(uniq)} if uniq else None
     if kind == "spatial":
+        if n < 2:  # a relation needs an anchor
+            return None
         i, j = (int(v) for v in rng.choice(n, size=2, replace=False))
         anchors = _unique_descs(j, objects)
         if not anchors:
@@ -385,6 +390,8 @@ def _propose(
             i = int(rng.integers(n))
             desc = pick(_descs(objects[i])[:4])
             return {"kind": "all", "desc": desc}
+        if n < 2:
+            return None
         i, j = (int(v) for v in rng.choice(n, size=2, replace=False))
         di, dj = _unique_descs(i, objects), _unique_descs(j, objects)
         if not di or not dj:
@@ -397,14 +404,12 @@ def _propose(
             ],
         }
     if kind == "no_target":
-        # hard negatives: a colour and a shape that are in the scene, never together
-        desc = {
-            "shape": objects[int(rng.integers(n))].shape,
-            "colour": objects[int(rng.integers(n))].colour,
-            "size": None,
-        }
-        if rng.random() < 0.3:
-            desc["colour"] = pick(list(COLOURS))
+        # hard negatives worded like the attribute queries (so the words alone do not give them
+        # away): a description of an object in the scene with one of its words changed
+        desc = dict(pick(_descs(objects[int(rng.integers(n))])))
+        key = pick([k for k, v in desc.items() if v])
+        options = {"shape": SHAPES, "colour": list(COLOURS), "size": SIZES}[key]
+        desc[key] = pick([v for v in options if v != desc[key]])
         return {"kind": "all" if rng.random() < 0.3 else "describe", "desc": desc}
     raise ValueError(f"unknown query type {kind!r}")
 
@@ -531,6 +536,7 @@ def write_synthref(
     out = Path(root) / "synthref"
     records: dict[str, Any] = {
         "version": FORMAT_VERSION,
+        "generator": GENERATOR_VERSION,
         "seed": seed,
         "config": asdict(cfg),
         "scenes": [],

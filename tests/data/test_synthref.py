@@ -148,6 +148,32 @@ def test_query_types_and_mix():
         assert (len(s.gt_masks) >= 2) == (s.query_type == "multi")
 
 
+def test_no_target_queries_are_worded_like_attribute_queries():
+    """The words alone must not give a no-target query away: same description styles."""
+
+    def styles(kind):
+        return {
+            tuple(k for k in ("size", "colour", "shape") if s.source["program"]["desc"].get(k))
+            for s in samples
+            if s.query_type == kind and s.source["program"]["kind"] == "describe"
+        }
+
+    samples = synthref_samples("train", 1500, seed=0)
+    assert styles("attribute") == styles("no_target")
+    assert len(styles("no_target")) == 5
+
+
+def test_single_object_scenes_skip_query_types_that_need_two_objects():
+    cfg = SynthRefConfig(min_objects=1, max_objects=1, queries_per_scene=2)
+    samples = synthref_samples("train", 40, seed=0, cfg=cfg)
+    assert samples and {s.query_type for s in samples} <= {
+        "attribute",
+        "ordinal",
+        "reasoning",
+        "no_target",
+    }
+
+
 def test_deterministic_and_splits_disjoint():
     a = synthref_samples("val", 50, seed=7)
     b = synthref_samples("val", 50, seed=7)
