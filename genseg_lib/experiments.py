@@ -32,7 +32,7 @@ class GRPOSettings:
     max_steps: int = 100
     num_generations: int = 8
     prompts_per_step: int = 8
-    max_completion_length: int = 96
+    max_completion_length: int = 160  # SynthRef: one object 52-68 tokens, two 100-108
     learning_rate: float = 5e-5
     beta: float = 0.0
     temperature: float = 1.0
@@ -159,6 +159,41 @@ def seed_table(
             mean, sd = mean_spread([100 * s[section][m] for s in summaries])
             row[m], row[f"{m} ±"] = mean, sd
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# issue 9's stage-0 targets on single-target SynthRef val queries (fractions)
+STAGE0_TARGETS = {"box_mIoU": 0.60, "gIoU": 0.50}
+
+
+def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame | None:
+    """The warm start's record beside its targets: what was trained (from the checkpoint's
+    ``warmstart.json``) and the measured single-target scores; None for other checkpoints."""
+    path = Path(model_dir) / "warmstart.json"
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    cfg, minutes = info["config"], info["history"][-1]["minutes"] if info["history"] else 0.0
+    vision = info.get("vision_history") or []
+    minutes += vision[-1]["minutes"] if vision else 0.0
+    trained = (
+        f"{vision[-1]['step'] if vision else 0} vision-pretraining steps + "
+        f"{info['steps_done']} supervised steps ({cfg['single_object_steps']} single-object), "
+        f"batch {cfg['batch_size']}, {minutes:.0f} min"
+    )
+    rows = []
+    for metric, target in STAGE0_TARGETS.items():
+        measured = single_target["overall"][metric]
+        rows.append(
+            {
+                "metric": metric,
+                "target": 100 * target,
+                "measured": 100 * measured,
+                "met": bool(measured >= target),
+                "n": single_target["n_samples"],
+                "trained": trained,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -91,8 +91,19 @@ def sweep(
     return outs
 
 
+# what the index lists per profile: committed tables and figures, then what git ignores
+INDEX_SECTIONS = [
+    ("Tables", "tables/*.md"),
+    ("Figures", "figures/*.png"),
+    ("Executed notebooks (regenerated, not in git)", "notebooks/*.ipynb"),
+    ("Evaluation and training runs (regenerated, not in git)", "runs/*/results.md"),
+    ("Sweeps (regenerated, not in git)", "sweeps/*/*"),
+]
+
+
 def write_index(reports_root: Path, profile: str) -> Path:
-    """Write ``reports/README.md`` listing every report file of each profile, with provenance."""
+    """Write ``reports/README.md``: each profile's tables, figures, executed notebooks and run
+    results, with provenance (run-folder internals such as weights are left out)."""
     lines = [
         "# Reports",
         "",
@@ -107,14 +118,18 @@ def write_index(reports_root: Path, profile: str) -> Path:
         "",
     ]
     for prof in PROFILES:
-        files = sorted(p for p in (reports_root / prof).rglob("*") if p.is_file())
-        if not files:
+        root = reports_root / prof
+        sections = [(title, sorted(root.glob(pattern))) for title, pattern in INDEX_SECTIONS]
+        if not any(files for _, files in sections):
             continue
         lines += [f"## Profile `{prof}`", ""]
-        lines += [
-            f"- [{p.relative_to(reports_root)}]({p.relative_to(reports_root)})" for p in files
-        ]
-        lines.append("")
+        for title, files in sections:
+            if files:
+                lines += [f"### {title}", ""]
+                lines += [
+                    f"- [{p.relative_to(root)}]({p.relative_to(reports_root)})" for p in files
+                ]
+                lines.append("")
     index = reports_root / "README.md"
     index.write_text("\n".join(lines))
     return index

@@ -46,3 +46,37 @@ def test_mean_spread_and_seed_table():
     t = seed_table({"r": s}, ["gIoU"])
     assert t.iloc[0]["gIoU"] == pytest.approx(60.0) and t.iloc[0]["seeds"] == 2
     assert t.iloc[0]["gIoU ±"] == pytest.approx(14.142, abs=1e-3)
+
+
+def test_grpo_completions_fit_a_two_object_answer():
+    """A completion cut at max_completion_length can never earn the multi-target rewards."""
+    from genseg_lib.experiments import GRPOSettings
+    from genseg_lib.synthref_prompter import build_domain_tokenizer
+    from genseg_lib.warmstart import target_text
+
+    tok = build_domain_tokenizer()
+    two = [s for s in synthref_samples("val", 200, seed=0) if len(s.gt_masks) == 2]
+    longest = max(len(tok.encode(target_text(s))) + 1 for s in two)  # + <|im_end|>
+    assert two and longest <= GRPOSettings().max_completion_length
+
+
+def test_stage0_table_sets_scores_beside_targets(tmp_path):
+    import json
+
+    from genseg_lib.experiments import stage0_table
+
+    summary = {"n_samples": 435, "overall": {"box_mIoU": 0.64, "gIoU": 0.48}}
+    assert stage0_table(tmp_path, summary) is None  # not a warm-started checkpoint
+    info = {
+        "config": {"single_object_steps": 1500, "batch_size": 16},
+        "steps_done": 7500,
+        "history": [{"step": 7500, "minutes": 27.0}],
+        "vision_history": [{"step": 1500, "minutes": 2.5}],
+    }
+    (tmp_path / "warmstart.json").write_text(json.dumps(info))
+    t = stage0_table(tmp_path, summary)
+    assert t["metric"].tolist() == ["box_mIoU", "gIoU"]
+    assert t["target"].tolist() == [60.0, 50.0] and t["measured"].tolist() == [64.0, 48.0]
+    assert t["met"].tolist() == [True, False] and set(t["n"]) == {435}
+    assert t["trained"][0].startswith("1500 vision-pretraining steps + 7500 supervised steps")
+    assert "30 min" in t["trained"][0]

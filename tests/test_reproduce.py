@@ -54,6 +54,31 @@ def test_unknown_profile_and_failing_notebook(tmp_path):
     assert write_index(tmp_path / "r", "smoke").exists()
 
 
+def test_index_lists_reports_not_run_internals(tmp_path):
+    root = tmp_path / "reports"
+    for rel in [
+        "smoke/tables/t.md",
+        "smoke/tables/t.csv",
+        "smoke/figures/f.png",
+        "smoke/notebooks/02_x.ipynb",
+        "smoke/runs/eval-a/results.md",
+        "smoke/runs/eval-a/predictions.jsonl",
+        "smoke/runs/grpo-a/model.safetensors",
+    ]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    text = write_index(root, "smoke").read_text()
+    assert "## Profile `smoke`" in text and "paper" not in text.split("## Profile")[1]
+    for listed in [
+        "(smoke/tables/t.md)",
+        "(smoke/figures/f.png)",
+        "(smoke/runs/eval-a/results.md)",
+    ]:
+        assert listed in text
+    assert "(smoke/notebooks/02_x.ipynb)" in text
+    assert "predictions.jsonl" not in text and "safetensors" not in text and "t.csv" not in text
+
+
 def test_sweep_grid_writes_one_folder_per_point(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
