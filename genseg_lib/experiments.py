@@ -33,7 +33,7 @@ class GRPOSettings:
     num_generations: int = 8
     prompts_per_step: int = 8
     max_completion_length: int = 160  # SynthRef: one object 52-68 tokens, two 100-108
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     beta: float = 0.0
     temperature: float = 1.0
     cpu: bool = True
