@@ -9,7 +9,7 @@ a small share of multi-target and no-target queries so that GRPO can later sampl
 reinforce them. Resumable: it saves its state every ``save_every`` steps and a rerun of the
 same command continues from there.
 
-    python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 7000
+    python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 12500
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class WarmStartConfig:
     """Supervised curriculum (our choice; calibrated on a 2-core CPU, see the README)."""
 
     out: str = "checkpoints/synthref-prompter"
-    vision_steps: int = 1000  # dense pretraining of the vision tower first (fresh models only)
-    steps: int = 7000
+    vision_steps: int = 1500  # dense pretraining of the vision tower first (fresh models only)
+    steps: int = 12500
     single_object_steps: int = 1500  # phase 1: one shape per scene
     batch_size: int = 16
     lr: float = 1e-3
