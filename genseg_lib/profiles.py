@@ -17,7 +17,8 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("GENSEG_CACHE", REPO / ".cache"))
-# the shipped stage-0 SynthRef prompter (re-create: see its warmstart.json "command")
+# the shipped stage-0 SynthRef prompter (re-create: the commands under "invocations" in its
+# warmstart.json, or `make warmstart`)
 SYNTHREF_PROMPTER = REPO / "checkpoints" / "synthref-prompter"
 
 

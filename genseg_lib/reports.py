@@ -135,6 +135,11 @@ RUN_FOR_PAPER_MODEL = {
 }
 
 
+def seed_mean(summaries: list[dict[str, Any]], metric: str) -> float:
+    """An overall metric in percent, averaged over the summaries of one run's seeds."""
+    return 100 * float(np.mean([s["overall"][metric] for s in summaries]))
+
+
 def measured_for_paper(
     runs: dict[tuple[str, str], list[dict[str, Any]]], profile: str
 ) -> dict[tuple[str, str, str], float]:
@@ -154,9 +159,7 @@ def measured_for_paper(
         for bench in filter(None, benchmarks):
             for paper_model in RUN_FOR_PAPER_MODEL.get(kind, []):
                 for metric in metrics:
-                    out[(bench, paper_model, metric)] = 100 * float(
-                        np.mean([s["overall"][metric] for s in summaries])
-                    )
+                    out[(bench, paper_model, metric)] = seed_mean(summaries, metric)
     return out
 
 
@@ -190,8 +193,7 @@ def grpo_gains(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> pd.DataFram
         if kind == "baseline" or not base:
             continue
         for metric in GAIN_METRICS:
-            before = 100 * float(np.mean([s["overall"][metric] for s in base]))
-            after = 100 * float(np.mean([s["overall"][metric] for s in summaries]))
+            before, after = seed_mean(base, metric), seed_mean(summaries, metric)
             rows.append(
                 {
                     "run": kind,

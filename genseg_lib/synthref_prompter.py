@@ -37,7 +37,7 @@ from genseg_lib.vlm import (
     QWEN_SPECIAL_TOKENS,
     Qwen3VLSizes,
     build_processor,
-    qwen3vl_config,
+    new_qwen3vl,
     wrap_qwen_tokenizer,
 )
 
@@ -163,15 +163,9 @@ def build_synthref_prompter(
     path: str | Path | None = None, spec: PrompterSpec | None = None, seed: int = 0
 ):
     """A random-initialised SynthRef prompter ``(model, processor)``; saved to ``path`` if given."""
-    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
-
     spec = spec or PrompterSpec()
     tok = build_domain_tokenizer()
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(qwen3vl_config(spec, tok))
-    model.generation_config = GenerationConfig(
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
-    )
+    model = new_qwen3vl(spec, tok, seed)
     side = spec.image_size * spec.image_size
     processor = build_processor(tok, min_pixels=side, max_pixels=side)
     match_vision_scale(model, processor, spec.image_size)

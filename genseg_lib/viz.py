@@ -54,9 +54,7 @@ def grid(n: int, cols: int = 4, size: float = 2.6):
     return fig, list(axes.flat[:n])
 
 
-def answer_gallery(
-    samples, answers_by_run: dict[str, list], masks_by_run: dict[str, list], cols_per_run: int = 1
-):
+def answer_gallery(samples, answers_by_run: dict[str, list], masks_by_run: dict[str, list]):
     """Rows of samples, one column per run: the run's answer (boxes, points, think) and mask.
 
     ``answers_by_run[run][i]`` is an `Answer` for ``samples[i]``; ``masks_by_run`` likewise."""

@@ -216,20 +216,25 @@ def qwen3vl_config(sizes: Qwen3VLSizes, tokenizer: Any, vocab_size: int | None =
     )
 
 
+def new_qwen3vl(sizes: Qwen3VLSizes, tokenizer: Any, seed: int, vocab_size: int | None = None):
+    """A random-initialised `Qwen3VLForConditionalGeneration` of ``sizes`` whose config and
+    generation config use ``tokenizer``'s ids (EOS ``<|im_end|>``, padding ``<|endoftext|>``)."""
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(qwen3vl_config(sizes, tokenizer, vocab_size))
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    return model
+
+
 def build_tiny_qwen3vl(path: str | Path, sizes: Qwen3VLSizes | None = None, seed: int = 0) -> Path:
     """Save a tiny random-initialised Qwen3-VL + processor (real Qwen vocabulary) to ``path``
     with ``save_pretrained``; load it back with `load_vlm(path)`. Fully offline."""
-    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
-
     path = Path(path)
-    torch.manual_seed(seed)
     tokenizer = qwen_tokenizer()
-    model = Qwen3VLForConditionalGeneration(
-        qwen3vl_config(sizes or Qwen3VLSizes(), tokenizer, vocab_size=151936)
-    )
-    model.generation_config = GenerationConfig(
-        eos_token_id=QWEN_SPECIAL_START + 2, pad_token_id=QWEN_SPECIAL_START
-    )
+    model = new_qwen3vl(sizes or Qwen3VLSizes(), tokenizer, seed, vocab_size=151936)
     model.save_pretrained(path)
     build_processor(tokenizer).save_pretrained(path)
     LOG.info("tiny Qwen3-VL (%.1f M parameters) saved to %s", model.num_parameters() / 1e6, path)
