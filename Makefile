@@ -32,7 +32,7 @@ reproduce: setup $(if $(RETRAIN),warmstart)
 
 warmstart: setup
 	rm -rf checkpoints/synthref-prompter-last
-	$(BIN)/python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --vision-steps 1500 --steps 12500 --single-object-steps 1500
+	$(BIN)/python -m genseg_lib.stage0 --out checkpoints/synthref-prompter --vision-steps 1500 --steps 12500 --single-object-steps 1500
 
 # e.g. make sweep NB=02 GRID="learning_rate=1e-5,1e-4 max_steps=30,60"
 sweep: setup

@@ -13,7 +13,8 @@ import tempfile
 import time
 
 from genseg_lib.data.synthref import synthref_samples
-from genseg_lib.vlm import GenerationOptions, build_tiny_qwen3vl, load_vlm
+from genseg_lib.models.build import build_tiny_qwen3vl
+from genseg_lib.models.vlm import GenerationOptions, load_vlm
 
 
 def main() -> None:

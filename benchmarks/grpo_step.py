@@ -21,8 +21,8 @@ from trl.extras import profiling
 
 from genseg_lib.answer import format_answer
 from genseg_lib.data.synthref import write_synthref
-from genseg_lib.train import build_trainer, parse_args
-from genseg_lib.vlm import build_tiny_qwen3vl
+from genseg_lib.models.build import build_tiny_qwen3vl
+from genseg_lib.train.grpo import build_trainer, recipe_settings
 
 
 class StepTimer(TrainerCallback):
@@ -37,8 +37,9 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def time_sam_on_answers(trainer, n_prompts: int, n_generations: int) -> float | None:
-    """Time the SAM reward on readable answers (a random policy writes none), same batch shape."""
+def time_sam_on_answers(trainer, n_prompts: int, n_generations: int) -> tuple[float, float] | None:
+    """Time the SAM reward on readable answers (a random policy writes none), same batch shape;
+    returns (seconds, mean reward)."""
     fn = next(
         (f for f in trainer.reward_funcs if getattr(f, "__name__", "") == "sam_mask_iou"), None
     )
@@ -56,8 +57,8 @@ def time_sam_on_answers(trainer, n_prompts: int, n_generations: int) -> float | 
         completions.append(format_answer(insts, (r["width"], r["height"]), think="t"))
     columns = {k: [r[k] for r in batch] for k in batch[0] if k != "prompt"}
     start = time.perf_counter()
-    fn(prompts=[r["prompt"] for r in batch], completions=completions, **columns)
-    return time.perf_counter() - start
+    values = fn(prompts=[r["prompt"] for r in batch], completions=completions, **columns)
+    return time.perf_counter() - start, float(np.mean(values))
 
 
 def main() -> None:
@@ -81,43 +82,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = build_tiny_qwen3vl(Path(tmp) / "model")
         write_synthref(Path(tmp) / "data", 80, seed=0)
-        gen_args, grpo = parse_args(
-            [
-                "--recipe",
-                args.recipe,
-                "--model",
-                str(model),
-                "--dataset",
-                "synthref:train",
-                "--root",
-                str(Path(tmp) / "data"),
-                "--out",
-                str(Path(tmp) / "run"),
-                "--segmenter",
-                args.segmenter,
-                "--sam_image_size",
-                str(args.sam_image_size),
-                "--max_steps",
-                str(args.steps),
-                "--num_generations",
-                str(args.generations),
-                "--per_device_train_batch_size",
-                str(args.prompts * args.generations),
-                "--gradient_accumulation_steps",
-                "1",
-                "--max_completion_length",
-                str(args.max_completion_length),
-                "--use_cpu",
-                "true",
-                "--gradient_checkpointing",
-                "false",
-                "--save_strategy",
-                "no",
-                "--report_to",
-                "none",
-                "--logging_steps",
-                "1",
-            ]
+        gen_args, grpo = recipe_settings(
+            args.recipe,
+            {
+                "model": str(model),
+                "dataset": "synthref:train",
+                "root": str(Path(tmp) / "data"),
+                "out": str(Path(tmp) / "run"),
+                "segmenter": args.segmenter,
+                "sam_image_size": args.sam_image_size,
+                "max_steps": args.steps,
+                "num_generations": args.generations,
+                "per_device_train_batch_size": args.prompts * args.generations,
+                "gradient_accumulation_steps": 1,
+                "max_completion_length": args.max_completion_length,
+                "use_cpu": True,
+                "gradient_checkpointing": False,
+                "save_strategy": "no",
+                "report_to": "none",
+                "logging_steps": 1,
+            },
         )
         trainer = build_trainer(gen_args, grpo)
         timer = StepTimer()
@@ -145,10 +129,11 @@ def main() -> None:
         print(f"  {name:30s} {secs:7.3f} s  {100 * secs / total:5.1f} %")
     print(f"  {'step':30s} {total:7.3f} s")
     if sam_readable is not None:
+        secs, mean_reward = sam_readable
         print(
             f"SAM reward on a step's worth of readable answers ({args.prompts} x "
-            f"{args.generations}, jittered GT prompts): {sam_readable:.3f} s "
-            f"({100 * sam_readable / total:.1f} % of this step time)"
+            f"{args.generations}, jittered GT prompts): {secs:.3f} s "
+            f"({100 * secs / total:.1f} % of this step time), mean reward {mean_reward:.3f}"
         )
 
 

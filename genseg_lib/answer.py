@@ -1,4 +1,4 @@
-"""Model answer text <-> boxes and points (SPEC §2).
+"""Model answer text <-> boxes and points (docs/method.md §2).
 
 Canonical answer::
 
@@ -56,7 +56,7 @@ class Answer:
 
     instances: valid instances, in answer order (at most ``max_instances``).
     no_target: the answer is an explicit empty list (the model says nothing matches).
-    format_ok: the strict SPEC §2 format held (think then answer, JSON list of instances
+    format_ok: the strict docs/method.md §2 format held (think then answer, JSON list of instances
         with exactly the keys' shapes expected, within the instance cap).
     error: why the strict format failed or what was dropped; None when nothing was wrong.
     think: the reasoning text, if a think block was found.

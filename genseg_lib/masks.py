@@ -113,7 +113,7 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
 
 
 def prompts_from_mask(mask: np.ndarray) -> tuple[Box, tuple[Point, Point]]:
-    """Ground-truth prompt of an instance mask (SPEC §3): tight box and two interior points.
+    """Ground-truth prompt of a mask (docs/method.md §3): tight box and two interior points.
 
     Point A is the pixel farthest from the background (Euclidean distance transform maximum;
     the image border counts as background). Point B is the distance-transform maximum after

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from genseg_lib.stage0.prompter import ANSWER_TOKENS
+
 LOG = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("GENSEG_CACHE", REPO / ".cache"))
@@ -34,6 +36,9 @@ class Profile:
     train_sets: dict[str, str] = field(default_factory=dict)  # recipe -> NAME:SPLIT
     eval_limit: int | None = None
     synthref_samples: int = 0  # smoke: SynthRef size to generate
+    max_new_tokens: int = 256  # greedy decoding length in evaluation and the demo
+    max_completion_length: int = 512  # sampled completion length in GRPO
+    coord_frame: str | None = None  # None: the model family's frame (docs/method.md §2)
 
     @property
     def is_smoke(self) -> bool:
@@ -52,6 +57,8 @@ def smoke_profile(cache: Path = CACHE) -> Profile:
         train_sets={"genseg-r1": "synthref:train", "genseg-r1-g": "synthref:train"},
         eval_limit=None,
         synthref_samples=4000,  # val: 600 queries
+        max_new_tokens=ANSWER_TOKENS,
+        max_completion_length=ANSWER_TOKENS,
     )
 
 
@@ -99,7 +106,7 @@ def prepare(profile: Profile, seed: int = 0) -> Profile:
     """Make the smoke inputs if missing (SynthRef on disk, the tiny model); check paper data."""
     if profile.is_smoke:
         from genseg_lib.data.synthref import ANNOTATION_FILE, write_synthref
-        from genseg_lib.vlm import build_tiny_qwen3vl
+        from genseg_lib.models.build import build_tiny_qwen3vl
 
         if not _synthref_matches(profile.data_root / "synthref" / ANNOTATION_FILE, profile, seed):
             write_synthref(profile.data_root, profile.synthref_samples, seed=seed)
@@ -109,7 +116,7 @@ def prepare(profile: Profile, seed: int = 0) -> Profile:
         if model == SYNTHREF_PROMPTER and not (model / "config.json").is_file():
             raise FileNotFoundError(
                 f"the SynthRef prompter checkpoint is missing at {model}; re-create it with "
-                "`python -m genseg_lib.warmstart --out checkpoints/synthref-prompter` (README)"
+                "`make warmstart` (README)"
             )
     elif not profile.data_root.is_dir():
         raise FileNotFoundError(

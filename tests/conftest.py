@@ -242,13 +242,13 @@ def data_root(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_vlm_path(tmp_path_factory):
-    from genseg_lib.vlm import build_tiny_qwen3vl
+    from genseg_lib.models.build import build_tiny_qwen3vl
 
     return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny-qwen3vl"))
 
 
 @pytest.fixture(scope="session")
 def tiny_vlm(tiny_vlm_path):
-    from genseg_lib.vlm import load_vlm
+    from genseg_lib.models.vlm import load_vlm
 
     return load_vlm(tiny_vlm_path, device="cpu")

@@ -3,6 +3,8 @@ tables and figures the reports index promises."""
 
 from pathlib import Path
 
+import pytest
+
 from genseg_lib.reproduce import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,7 @@ FIGURES = [
 ]
 
 
+@pytest.mark.slow
 def test_all_notebooks_execute_in_smoke_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("GENSEG_CACHE", str(tmp_path / "cache"))  # kernels inherit it
     reports = tmp_path / "reports"

@@ -11,11 +11,11 @@ from scipy.stats import spearmanr
 
 from genseg_lib.answer import format_answer
 from genseg_lib.data import Sample
-from genseg_lib.data.hf import sample_record
-from genseg_lib.metrics import SegmentationAccumulator
-from genseg_lib.rewards import build_rewards, make_sam_mask_iou_reward
+from genseg_lib.evaluate.metrics import SegmentationAccumulator
 from genseg_lib.segment.base import PromptableSegmenter
 from genseg_lib.segment.oracle import PROMPT_MODES, oracle_instances, oracle_prompts
+from genseg_lib.train.dataset import sample_record
+from genseg_lib.train.rewards import build_rewards, make_sam_mask_iou_reward
 
 GEOMETRIC = ["box_iou", "box_l1", "points_in_mask"]
 

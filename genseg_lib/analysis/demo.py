@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from genseg_lib.analysis.viz import draw, grid
 from genseg_lib.answer import Answer, parse_answer
 from genseg_lib.data import Sample
 from genseg_lib.masks import union_masks
+from genseg_lib.models.vlm import VLM, GenerationOptions
 from genseg_lib.segment.base import InstancePrompt, PromptableSegmenter, as_rgb_array
-from genseg_lib.viz import draw, grid
-from genseg_lib.vlm import VLM, GenerationOptions
 
 
 @dataclass
@@ -58,7 +58,12 @@ def render(result: DemoResult):
     return fig
 
 
-def build_widget(vlm: VLM, segmenter: PromptableSegmenter, samples: Sequence[Sample]):
+def build_widget(
+    vlm: VLM,
+    segmenter: PromptableSegmenter,
+    samples: Sequence[Sample],
+    options: GenerationOptions | None = None,
+):
     """ipywidgets UI: sample picker or upload, query box, Segment button, output area."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
@@ -92,7 +97,7 @@ def build_widget(vlm: VLM, segmenter: PromptableSegmenter, samples: Sequence[Sam
     def on_click(_):
         out.clear_output(wait=True)
         with out:
-            result = run_query(vlm, segmenter, current_image(), query.value)
+            result = run_query(vlm, segmenter, current_image(), query.value, options)
             ui.last_result = result
             print(result.text)
             display(render(result))

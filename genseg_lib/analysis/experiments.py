@@ -1,28 +1,24 @@
-"""Resumable experiment runs for the notebooks: GRPO runs, the supervised control, and
-metrics of a query-type subset of an evaluation (with spread over seeds)."""
+"""Resumable experiment runs for the notebooks: GRPO runs from typed settings, the supervised
+control, the evaluation of a trained model, and the stage-0 table."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from genseg_lib.evaluate import PREDICTIONS, read_predictions, summarize
+from genseg_lib.data import Sample
+from genseg_lib.evaluate import EvalConfig, VLMPrompter, evaluate
+from genseg_lib.models.vlm import GenerationOptions, load_vlm
+from genseg_lib.segment.base import PromptableSegmenter
 
 LOG = logging.getLogger(__name__)
-SINGLE_TARGET_TYPES = [
-    "attribute",
-    "spatial",
-    "ordinal",
-    "reasoning",
-]  # SynthRef's single-target queries
+SINGLE_TARGET_TYPES = ["attribute", "spatial", "ordinal", "reasoning"]  # SynthRef's
 
 
 @dataclass
@@ -37,7 +33,26 @@ class GRPOSettings:
     beta: float = 0.0
     temperature: float = 1.0
     cpu: bool = True
-    extra: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # any other recipe field
+
+    def overrides(self) -> dict[str, Any]:
+        """These settings as recipe overrides (`genseg_lib.train.grpo.recipe_settings`)."""
+        out: dict[str, Any] = {
+            "max_steps": self.max_steps,
+            "num_generations": self.num_generations,
+            "per_device_train_batch_size": self.num_generations * self.prompts_per_step,
+            "gradient_accumulation_steps": 1,
+            "max_completion_length": self.max_completion_length,
+            "learning_rate": self.learning_rate,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "lr_scheduler_type": "constant",
+            "save_steps": max(1, self.max_steps // 4),
+            "report_to": "none",
+        }
+        if self.cpu:
+            out.update(use_cpu=True, gradient_checkpointing=False)
+        return {**out, **self.extra}
 
 
 def grpo_run(
@@ -52,56 +67,24 @@ def grpo_run(
     query_types: Sequence[str] | None = None,
 ) -> Path:
     """Train one GRPO run into ``out`` (skipped when finished, resumed when interrupted)."""
-    from genseg_lib.train import train
+    from genseg_lib.train.grpo import recipe_settings, train
 
     if (out / "trainer_state.json").exists():
         return out
-    argv = [
-        "--recipe",
-        recipe,
-        "--model",
-        model,
-        "--dataset",
-        dataset,
-        "--root",
-        str(root),
-        "--out",
-        str(out),
-        "--segmenter",
-        segmenter,
-        "--seed",
-        str(seed),
-        "--max_steps",
-        str(settings.max_steps),
-        "--num_generations",
-        str(settings.num_generations),
-        "--per_device_train_batch_size",
-        str(settings.num_generations * settings.prompts_per_step),
-        "--gradient_accumulation_steps",
-        "1",
-        "--max_completion_length",
-        str(settings.max_completion_length),
-        "--learning_rate",
-        str(settings.learning_rate),
-        "--beta",
-        str(settings.beta),
-        "--temperature",
-        str(settings.temperature),
-        "--lr_scheduler_type",
-        "constant",
-        "--save_steps",
-        str(max(1, settings.max_steps // 4)),
-        "--report_to",
-        "none",
-        *settings.extra,
-    ]
+    overrides = {
+        **settings.overrides(),
+        "model": model,
+        "dataset": dataset,
+        "root": str(root),
+        "out": str(out),
+        "segmenter": segmenter,
+        "seed": seed,
+    }
     if query_types:
-        argv += ["--query_types", *query_types]
-    if settings.cpu:
-        argv += ["--use_cpu", "true", "--gradient_checkpointing", "false"]
+        overrides["query_types"] = list(query_types)
     if sorted(out.glob("checkpoint-*")):
-        argv += ["--resume_from_checkpoint", "true"]
-    return train(argv)
+        overrides["resume_from_checkpoint"] = "true"
+    return train(*recipe_settings(recipe, overrides))
 
 
 def supervised_control(
@@ -109,7 +92,7 @@ def supervised_control(
 ) -> Path:
     """The control for GenSeg-R1 on SynthRef: the same number of extra optimizer steps of
     supervised training on single-target queries, from the same checkpoint."""
-    from genseg_lib.warmstart import WarmStartConfig, warm_start
+    from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
 
     if (out / "warmstart.json").exists():
         return out
@@ -130,36 +113,29 @@ def supervised_control(
     return warm_start(cfg)
 
 
-def subset_summary(run_dir: Path, query_types: Sequence[str] | None = None) -> dict[str, Any]:
-    """`summarize` over the records of an evaluation run whose query type is in ``query_types``."""
-    records = list(read_predictions(Path(run_dir) / PREDICTIONS).values())
-    if query_types is not None:
-        records = [r for r in records if r.get("query_type") in query_types]
-    meta = json.loads((Path(run_dir) / "summary.json").read_text())
-    keep = {k: meta[k] for k in ("profile", "model", "segmenter", "dataset") if k in meta}
-    return summarize(records, keep)
-
-
-def mean_spread(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value; NaN-free values only)."""
-    vals = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return math.nan, math.nan
-    return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-
-
-def seed_table(
-    groups: dict[str, list[dict[str, Any]]], metrics: Sequence[str], section: str = "overall"
-) -> pd.DataFrame:
-    """A row per group of runs (seeds): ``metric`` mean and ``metric ±`` spread, in percent."""
-    rows = []
-    for name, summaries in groups.items():
-        row: dict[str, Any] = {"run": name, "seeds": len(summaries), "n": summaries[0]["n_samples"]}
-        for m in metrics:
-            mean, sd = mean_spread([100 * s[section][m] for s in summaries])
-            row[m], row[f"{m} ±"] = mean, sd
-        rows.append(row)
-    return pd.DataFrame(rows)
+def evaluate_model(
+    model: str | Path,
+    arm: str,
+    samples: Sequence[Sample],
+    segmenter: PromptableSegmenter,
+    out: Path,
+    cfg: EvalConfig,
+    options: GenerationOptions,
+    meta: dict[str, Any],
+    coord_frame: str | None = None,
+) -> Path:
+    """Evaluate (or resume evaluating) ``model`` as ``arm`` into ``out``; returns ``out``.
+    ``coord_frame`` overrides the model family's frame (a profile's choice)."""
+    vlm = load_vlm(model, coord_frame=coord_frame)
+    evaluate(
+        samples,
+        VLMPrompter(vlm, options),
+        segmenter,
+        out,
+        cfg,
+        {**meta, "arm": arm, "model": str(model), "config": asdict(cfg)},
+    )
+    return out
 
 
 # issue 9's stage-0 targets on single-target SynthRef val queries (fractions)
@@ -195,20 +171,3 @@ def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
-
-
-def answers_from_runs(
-    samples: Sequence[Any], run_dirs: dict[str, Path], segmenter: Any
-) -> tuple[dict, dict]:
-    """Each run's parsed answer and union mask for ``samples`` (from its predictions.jsonl),
-    for galleries of answers before and after training."""
-    from genseg_lib.answer import parse_answer
-    from genseg_lib.segment.base import answer_masks
-
-    answers, masks = {}, {}
-    images = [s.load_image() for s in samples]
-    for name, run_dir in run_dirs.items():
-        records = read_predictions(Path(run_dir) / PREDICTIONS)
-        answers[name] = [parse_answer(records[s.sample_id]["text"], s.image_size) for s in samples]
-        masks[name] = answer_masks(segmenter, images, [a.instances for a in answers[name]])
-    return answers, masks

@@ -1,17 +1,18 @@
 """Tables and figures under ``reports/<profile>/``, always labelled with their profile, with
-the paper's numbers beside measured ones (SPEC §1)."""
+the paper's numbers beside measured ones (docs/method.md §1)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-# SPEC §1, in percent. "≈" values are derived from the paper's stated gaps.
+# docs/method.md §1, in percent. "≈" values are derived from the paper's stated gaps.
 PAPER_NUMBERS: list[dict[str, Any]] = [
     {"benchmark": "RefCOCOg val", "model": "GenSeg-R1-8B", "metric": "cIoU", "paper": 71.27},
     {"benchmark": "RefCOCOg val", "model": "GenSeg-R1-8B", "metric": "gIoU", "paper": 73.82},
@@ -127,7 +128,7 @@ def reward_curves(state: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# which of this repository's runs stands in for which paper model (SPEC §1)
+# which of this repository's arms stands in for which paper model (docs/method.md §1)
 RUN_FOR_PAPER_MODEL = {
     "baseline": ["Qwen3-VL-8B Instruct"],
     "genseg-r1": ["GenSeg-R1-8B", "GenSeg-R1", "GenSeg-R1-4B"],
@@ -163,34 +164,17 @@ def measured_for_paper(
     return out
 
 
-def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Evaluation summaries under ``runs_dir`` by ``(run kind, dataset)``, one per seed; kinds:
-    ``baseline``, ``genseg-r1``, ``genseg-r1-g``, ``control`` (from the notebooks' folder names)."""
-    prefixes = [
-        ("eval-grpo-genseg-r1-g", "genseg-r1-g"),
-        ("eval-grpo-genseg-r1", "genseg-r1"),
-        ("eval-control", "control"),
-        ("baseline", "baseline"),
-    ]
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for path in sorted(Path(runs_dir).glob("*/summary.json")):
-        kind = next((k for prefix, k in prefixes if path.parent.name.startswith(prefix)), None)
-        if kind:
-            summary = json.loads(path.read_text())
-            runs.setdefault((kind, summary["dataset"]), []).append(summary)
-    return runs
-
-
+TRAINED_ARMS = ("genseg-r1", "genseg-r1-g", "control")
 GAIN_METRICS = ["gIoU", "cIoU", "target_mIoU", "N_acc", "T_acc", "box_mIoU"]
 
 
 def grpo_gains(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> pd.DataFrame:
-    """Per trained run kind and dataset: metric before (baseline), after (mean over seeds) and
+    """Per trained arm and dataset: metric before (baseline), after (mean over seeds) and
     the gain, in percent / percentage points."""
     rows = []
     for (kind, dataset), summaries in sorted(runs.items()):
         base = runs.get(("baseline", dataset))
-        if kind == "baseline" or not base:
+        if kind not in TRAINED_ARMS or not base:
             continue
         for metric in GAIN_METRICS:
             before, after = seed_mean(base, metric), seed_mean(summaries, metric)
@@ -205,4 +189,26 @@ def grpo_gains(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> pd.DataFram
                     "gain": after - before,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def mean_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value; NaN-free values only)."""
+    vals = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return math.nan, math.nan
+    return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+def seed_table(
+    groups: dict[str, list[dict[str, Any]]], metrics: Sequence[str], section: str = "overall"
+) -> pd.DataFrame:
+    """A row per group of runs (seeds): ``metric`` mean and ``metric ±`` spread, in percent."""
+    rows = []
+    for name, summaries in groups.items():
+        row: dict[str, Any] = {"run": name, "seeds": len(summaries), "n": summaries[0]["n_samples"]}
+        for m in metrics:
+            mean, sd = mean_spread([100 * s[section][m] for s in summaries])
+            row[m], row[f"{m} ±"] = mean, sd
+        rows.append(row)
     return pd.DataFrame(rows)

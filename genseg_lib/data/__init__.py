@@ -1,4 +1,5 @@
-"""Samples in one shape: loaders for RefCOCOg, gRefCOCO, ReasonSeg and SynthRef (SPEC §6)."""
+"""Samples in one shape: loaders for RefCOCOg, gRefCOCO, ReasonSeg and SynthRef
+(docs/method.md §6)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from genseg_lib.data.reasonseg import load_reasonseg
 from genseg_lib.data.refer import DataError, load_grefcoco, load_refcocog
-from genseg_lib.data.sample import Sample
+from genseg_lib.data.sample import Sample, select_samples
 from genseg_lib.data.synthref import load_synthref
 
 LOADERS: dict[str, Callable[[Path | str, str], list[Sample]]] = {
@@ -26,10 +27,10 @@ SPLITS: dict[str, tuple[str, ...]] = {
 
 
 def load_dataset(name: str, root: Path | str, split: str) -> list[Sample]:
-    """All samples of ``name``'s ``split`` under the data root ``root`` (layout: SPEC §6)."""
+    """All samples of ``name``'s ``split`` under the data root ``root`` (docs/method.md §6)."""
     if name not in LOADERS:
         raise DataError(f"unknown dataset {name!r}; expected one of {sorted(LOADERS)}")
     return LOADERS[name](root, split)
 
 
-__all__ = ["DataError", "LOADERS", "SPLITS", "Sample", "load_dataset"]
+__all__ = ["DataError", "LOADERS", "SPLITS", "Sample", "load_dataset", "select_samples"]

@@ -1,7 +1,9 @@
-"""The unified sample every loader returns (SPEC §6)."""
+"""The unified sample every loader returns (docs/method.md §6)."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,3 +73,12 @@ class Sample:
     def gt_mask(self) -> np.ndarray:
         """Union of the GT instance masks; all False for a no-target sample."""
         return union_masks(self.instance_masks(), shape=(self.height, self.width))
+
+
+def select_samples(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """All samples in order, or a seeded random subset of ``limit`` (same seed, same subset)."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    return [samples[i] for i in sorted(order[:limit])]

@@ -1,4 +1,4 @@
-"""Referring-segmentation metrics (SPEC §5; definitions as in GRES/ReLA and Seg-Zero).
+"""Referring-segmentation metrics (docs/method.md §5; definitions as in GRES/ReLA and Seg-Zero).
 
 Per sample: predicted mask P (union of instance masks; empty when the answer says no target)
 and ground truth G (empty for a no-target sample).
@@ -49,7 +49,7 @@ def _mean(values: np.ndarray) -> float:
 def metrics_from_counts(
     inter: Sequence[int], pred_area: Sequence[int], gt_area: Sequence[int]
 ) -> dict[str, float | int]:
-    """Metrics of SPEC §5 from per-sample counts (see module docstring for definitions)."""
+    """Metrics of docs/method.md §5 from per-sample counts (definitions: module docstring)."""
     inter_a = np.asarray(inter, dtype=np.int64)
     pred_a = np.asarray(pred_area, dtype=np.int64)
     gt_a = np.asarray(gt_area, dtype=np.int64)

@@ -1,4 +1,5 @@
-"""The one prompt builder: system + user messages that ask for the SPEC §2 answer format.
+"""The one prompt builder: system + user messages that ask for the answer format of
+docs/method.md §2.
 
 Messages are TRL's conversational format with plain-string contents; the image is attached
 where it is used (TRL's ``prepare_multimodal_messages`` puts it before the user text), so

@@ -1,4 +1,5 @@
-"""Oracle prompts from ground-truth masks (SPEC §3), for upper bounds and prompt ablations."""
+"""Oracle prompts from ground-truth masks (docs/method.md §3), for upper bounds and prompt
+ablations."""
 
 from __future__ import annotations
 

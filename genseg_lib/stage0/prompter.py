@@ -5,8 +5,8 @@ The tokenizer is word level over exactly what the pipeline says and hears: the s
 SynthRef's referring expressions, the answer format (tags, JSON keys, single digits,
 punctuation) and Qwen's chat and vision special tokens. A regex pre-tokenizer isolates those
 pieces and a ``Fuse`` decoder joins them back, so any answer text round-trips exactly. It
-saves and loads with ``save_pretrained`` / ``AutoProcessor`` like any checkpoint, and `vlm`,
-`evaluate` and `train` run it unchanged.
+saves and loads with ``save_pretrained`` / ``AutoProcessor`` like any checkpoint, and the
+model loader, evaluation and training run it unchanged.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from genseg_lib.data.synthref import (
     SynthRefConfig,
     synthref_samples,
 )
-from genseg_lib.prompt import system_prompt
-from genseg_lib.vlm import (
+from genseg_lib.models.build import (
     NON_SPECIAL,
     QWEN_SPECIAL_TOKENS,
     Qwen3VLSizes,
@@ -40,8 +39,11 @@ from genseg_lib.vlm import (
     new_qwen3vl,
     wrap_qwen_tokenizer,
 )
+from genseg_lib.models.prompt import system_prompt
 
 UNK = "[UNK]"
+# decoding length for SynthRef answers: one object takes 52-68 tokens, two objects 100-108
+ANSWER_TOKENS = 160
 PRETOKENIZE = r"</?think>|</?answer>| ?\"bbox_2d\"| ?\"points\"| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]|\s"
 
 

@@ -1,20 +1,20 @@
 """Stage 0 of the embedded default: a supervised warm start of the SynthRef prompter.
 
 It stands in for the pretraining that gives Qwen3-VL Instruct its grounding. First the vision
-tower learns dense SynthRef targets (`genseg_lib.vision_pretrain`, standing in for a pretrained
-ViT); then the prompter learns to answer SynthRef queries in the SPEC §2 format from GT
-prompts (SPEC §3) with a short templated ``<think>`` (the query restated). Curriculum:
+tower learns dense SynthRef targets (`genseg_lib.stage0.vision_pretrain`, standing in for a
+pretrained ViT); then the prompter learns to answer SynthRef queries in the answer format
+from GT prompts (docs/method.md §2-3) with a short templated ``<think>`` (the query restated),
+in the coordinate frame of its model family. Curriculum:
 single-object scenes first (learn to look), then referring scenes, mostly single-target, with
 a small share of multi-target and no-target queries so that GRPO can later sample and
 reinforce them. Resumable: it saves its state every ``save_every`` steps and a rerun of the
 same command continues from there.
 
-    python -m genseg_lib.warmstart --out checkpoints/synthref-prompter --steps 12500
+    python -m genseg_lib.stage0 --out checkpoints/synthref-prompter --steps 12500
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -33,11 +33,18 @@ from tqdm.auto import tqdm
 from genseg_lib.answer import format_answer, parse_answer
 from genseg_lib.data import Sample
 from genseg_lib.data.synthref import GENERATOR_VERSION, SynthRefConfig, synthref_samples
-from genseg_lib.metrics import BoxAccumulator
-from genseg_lib.prompt import build_messages
+from genseg_lib.evaluate.metrics import BoxAccumulator
+from genseg_lib.models.prompt import build_messages
+from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for
+from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
-from genseg_lib.synthref_prompter import PrompterSpec, build_synthref_prompter, match_vision_scale
-from genseg_lib.vision_pretrain import VisionPretrainConfig, pretrain_vision
+from genseg_lib.stage0.prompter import (
+    ANSWER_TOKENS,
+    PrompterSpec,
+    build_synthref_prompter,
+    match_vision_scale,
+)
+from genseg_lib.stage0.vision_pretrain import VisionPretrainConfig, pretrain_vision
 
 LOG = logging.getLogger(__name__)
 STATE = "trainer_state.pt"
@@ -89,14 +96,19 @@ def phase_config(cfg: WarmStartConfig, step: int) -> SynthRefConfig:
     )
 
 
-def target_text(sample: Sample) -> str:
+def target_text(sample: Sample, coord_frame: str = "norm1000") -> str:
     """The supervised answer: the query restated as reasoning, then the GT prompts."""
     return format_answer(
-        oracle_instances(sample.instance_masks()), sample.image_size, think=sample.query
+        oracle_instances(sample.instance_masks()),
+        sample.image_size,
+        coord_frame=coord_frame,
+        think=sample.query,
     )
 
 
-def training_batch(processor: Any, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+def training_batch(
+    processor: Any, samples: Sequence[Sample], coord_frame: str = "norm1000"
+) -> dict[str, torch.Tensor]:
     """Left-padded inputs with labels only on the answer (and its closing ``<|im_end|>``)."""
     from trl.data_utils import prepare_multimodal_messages
 
@@ -104,8 +116,8 @@ def training_batch(processor: Any, samples: Sequence[Sample]) -> dict[str, torch
     tok = processor.tokenizer
     for s in samples:
         image = s.load_image()
-        answer = target_text(s)
-        chat = prepare_multimodal_messages(build_messages(s.query), images=[image])
+        answer = target_text(s, coord_frame)
+        chat = prepare_multimodal_messages(build_messages(s.query, coord_frame), images=[image])
         prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         texts.append(prompt + answer + tok.eos_token)
         answer_lengths.append(len(tok.encode(answer + tok.eos_token, add_special_tokens=False)))
@@ -120,11 +132,9 @@ def training_batch(processor: Any, samples: Sequence[Sample]) -> dict[str, torch
 
 @torch.no_grad()
 def quick_box_eval(
-    model: Any, processor: Any, samples: Sequence[Sample], max_new_tokens: int = 96
+    model: Any, processor: Any, samples: Sequence[Sample], max_new_tokens: int = ANSWER_TOKENS
 ) -> dict[str, float]:
     """Greedy answers on ``samples``: strict-format rate and box mIoU / Acc@0.5."""
-    from genseg_lib.vlm import VLM, GenerationOptions
-
     model.eval()
     vlm = VLM(model, processor)
     acc, ok = BoxAccumulator(), 0
@@ -136,7 +146,7 @@ def quick_box_eval(
             GenerationOptions(max_new_tokens=max_new_tokens),
         )
         for s, text in zip(chunk, texts, strict=True):
-            ans = parse_answer(text, s.image_size)
+            ans = parse_answer(text, s.image_size, vlm.coord_frame)
             ok += ans.format_ok
             acc.add(
                 [i.box for i in ans.instances],
@@ -168,7 +178,7 @@ def cli_command(cfg: WarmStartConfig) -> str:
         for f in fields(WarmStartConfig)
         if getattr(cfg, f.name) != f.default
     ]
-    return " ".join(["python -m genseg_lib.warmstart", *flags])
+    return " ".join(["python -m genseg_lib.stage0", *flags])
 
 
 def _save(
@@ -235,6 +245,11 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             )
             match_vision_scale(model, processor, spec.image_size)
     model.train()
+    frame = coord_frame_for(model.config.model_type)
+    write_run_info(
+        out,
+        run_info("supervised" if cfg.init else "warmstart", asdict(cfg), cfg.seed),
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     if state is not None:
@@ -260,7 +275,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         samples = synthref_samples(
             "train", cfg.batch_size, seed=rng_seed, cfg=phase_config(cfg, step)
         )
-        batch = training_batch(processor, samples)
+        batch = training_batch(processor, samples, frame)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -302,24 +317,3 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         )
     )
     return out
-
-
-def config_from_args(argv: Sequence[str] | None = None) -> WarmStartConfig:
-    """Parse the command line of `main` (one flag per `WarmStartConfig` field)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m genseg_lib.warmstart", description=__doc__.splitlines()[0]
-    )
-    for f in fields(WarmStartConfig):
-        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
-    return WarmStartConfig(**vars(parser.parse_args(argv)))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    cfg = config_from_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    warm_start(cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,23 @@
-"""Samples -> Hugging Face `datasets.Dataset` for TRL (prompt + image + GT columns)."""
+"""Samples -> Hugging Face `datasets.Dataset` for TRL (prompt + image + GT columns).
+
+The prompt and the reward columns are in the policy's coordinate frame (docs/method.md §2):
+``coord_frame`` names it and ``frame_size`` is the ``(width, height)`` its coordinates refer
+to (the original image for ``norm1000``; the processor's resized image for ``pixels``), so the
+rewards read a completion exactly as evaluation does.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import datasets
 
 from genseg_lib.data.sample import Sample
 from genseg_lib.masks import prompts_from_mask
-from genseg_lib.prompt import build_messages
+from genseg_lib.models.prompt import build_messages
+from genseg_lib.models.vlm import pixel_frame_size
 
 FEATURES = datasets.Features(
     {
@@ -20,6 +28,8 @@ FEATURES = datasets.Features(
         "query_type": datasets.Value("string"),
         "width": datasets.Value("int32"),
         "height": datasets.Value("int32"),
+        "coord_frame": datasets.Value("string"),
+        "frame_size": [datasets.Value("int32")],
         "no_target": datasets.Value("bool"),
         # one entry per GT instance: COCO RLE, tight pixel box, two interior pixel points
         "gt_masks": [{"size": [datasets.Value("int32")], "counts": datasets.Value("string")}],
@@ -30,13 +40,22 @@ FEATURES = datasets.Features(
 )
 
 
-def sample_record(sample: Sample, coord_frame: str = "norm1000") -> dict:
-    """One dataset row; GT prompts are derived from the masks as SPEC §3 says."""
+def sample_record(
+    sample: Sample, coord_frame: str = "norm1000", image_processor: Any = None
+) -> dict:
+    """One dataset row; GT prompts are derived from the masks (docs/method.md §3). A
+    ``pixels`` frame needs the policy's ``image_processor`` to know the resized size."""
     boxes, points = [], []
     for mask in sample.instance_masks():
         box, pts = prompts_from_mask(mask)
         boxes.append(list(box))
         points.append([list(p) for p in pts])
+    if coord_frame == "pixels":
+        if image_processor is None:
+            raise ValueError("a pixels-frame dataset needs the policy's image processor")
+        frame = pixel_frame_size(image_processor, sample.width, sample.height)
+    else:
+        frame = (sample.width, sample.height)
     return {
         "sample_id": sample.sample_id,
         "prompt": build_messages(sample.query, coord_frame),
@@ -45,6 +64,8 @@ def sample_record(sample: Sample, coord_frame: str = "norm1000") -> dict:
         "query_type": sample.query_type,
         "width": sample.width,
         "height": sample.height,
+        "coord_frame": coord_frame,
+        "frame_size": list(frame),
         "no_target": sample.no_target,
         "gt_masks": [{"size": list(r["size"]), "counts": r["counts"]} for r in sample.gt_masks],
         "gt_boxes": boxes,
@@ -53,9 +74,11 @@ def sample_record(sample: Sample, coord_frame: str = "norm1000") -> dict:
     }
 
 
-def to_hf_dataset(samples: Sequence[Sample], coord_frame: str = "norm1000") -> datasets.Dataset:
+def to_hf_dataset(
+    samples: Sequence[Sample], coord_frame: str = "norm1000", image_processor: Any = None
+) -> datasets.Dataset:
     """A `datasets.Dataset` (images decoded lazily from paths) that TRL's GRPOTrainer reads:
     ``prompt`` is conversational, ``image`` is attached by TRL; GT columns reach rewards."""
     return datasets.Dataset.from_list(
-        [sample_record(s, coord_frame) for s in samples], features=FEATURES
+        [sample_record(s, coord_frame, image_processor) for s in samples], features=FEATURES
     )

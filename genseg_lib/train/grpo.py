@@ -1,36 +1,36 @@
 """GRPO training of the prompter (GenSeg-R1 / GenSeg-R1-G) on TRL's GRPOTrainer + PEFT.
 
-A recipe is a YAML file in ``configs/recipes/`` whose keys fill `GenSegArguments` and TRL's
-`GRPOConfig`; command-line flags override it. One launcher for one GPU, CPU, or many GPUs:
-
-    python -m genseg_lib.train --recipe genseg-r1 --model ID_OR_PATH --dataset refcocog:train \
-        --root DATA_ROOT --out runs/genseg-r1 [--lora]
-    accelerate launch --config_file configs/accelerate/zero3.yaml -m genseg_lib.train ...
-
-``--recipe genseg-r1-two-stage`` runs the geometric recipe, then SAM-in-the-loop GenSeg-R1-G
-from the stage-one result. Checkpoints resume with ``--resume_from_checkpoint true``; LoRA
-adapters save with the run and `load_vlm` merges them for evaluation.
+Settings are typed end to end: a recipe (``configs/recipes/NAME.yaml``) plus overrides become
+a `GenSegArguments` and a TRL `GRPOConfig` (`recipe_settings`); `train` takes those two
+objects, and a multi-stage recipe is a list of such pairs (`stage_settings`), each stage
+starting from the previous one's result. Only ``python -m genseg_lib.train`` parses a command
+line. Every run folder gets a ``run.json`` (kind ``grpo``, recipe, settings, seed, code
+version). Checkpoints resume with ``resume_from_checkpoint``; LoRA adapters save with the run
+and `load_model_and_processor` merges them for evaluation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
-from genseg_lib.data import load_dataset
-from genseg_lib.data.hf import to_hf_dataset
-from genseg_lib.evaluate import build_segmenter, select_samples
-from genseg_lib.rewards import PRESETS, RewardFn, build_rewards
+from genseg_lib.data import load_dataset, select_samples
+from genseg_lib.models.vlm import coord_frame_for, load_model_and_processor
+from genseg_lib.runinfo import run_info, write_run_info
+from genseg_lib.segment.factory import build_segmenter
+from genseg_lib.train.dataset import to_hf_dataset
+from genseg_lib.train.rewards import PRESETS, RewardFn, build_rewards
 
 LOG = logging.getLogger(__name__)
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs" / "recipes"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 LM_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
@@ -45,7 +45,7 @@ class GenSegArguments:
         default=None, metadata={"help": "hub id or folder of the Qwen-VL model to train"}
     )
     dataset: str = field(default="synthref:train", metadata={"help": "NAME:SPLIT to train on"})
-    root: str | None = field(default=None, metadata={"help": "data root (SPEC §6 layout)"})
+    root: str | None = field(default=None, metadata={"help": "data root (docs/method.md §6)"})
     out: str | None = field(default=None, metadata={"help": "run folder (sets output_dir)"})
     limit: int | None = field(
         default=None, metadata={"help": "train on a seeded subset of this many samples"}
@@ -55,7 +55,7 @@ class GenSegArguments:
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(PRESETS["genseg-r1"]),
-        metadata={"help": "reward terms by name (genseg_lib.rewards.REWARDS, sam_mask_iou)"},
+        metadata={"help": "reward terms by name (genseg_lib.train.rewards.REWARDS, sam_mask_iou)"},
     )
     segmenter: str = field(
         default="classical",
@@ -66,6 +66,10 @@ class GenSegArguments:
     )
     max_pixels: int | None = field(
         default=None, metadata={"help": "max image pixels fed to the vision tower"}
+    )
+    coord_frame: str | None = field(
+        default=None,
+        metadata={"help": "norm1000 | pixels; default: the model family's (docs/method.md §2)"},
     )
     lora: bool = field(
         default=False, metadata={"help": "train LoRA adapters on the language model (peft)"}
@@ -89,23 +93,30 @@ def recipe_path(recipe: str) -> Path:
         return path
     named = RECIPE_DIR / f"{recipe}.yaml"
     if not named.is_file():
-        known = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-        raise ValueError(f"unknown recipe {recipe!r}; known: {known}")
+        raise ValueError(f"unknown recipe {recipe!r}; known: {recipe_names()}")
     return named
 
 
-def parse_args(argv: Sequence[str]) -> tuple[GenSegArguments, Any]:
-    """Recipe YAML as defaults, then command-line overrides -> (GenSegArguments, GRPOConfig)."""
-    from trl import GRPOConfig, TrlParser
+def recipe_names() -> list[str]:
+    """The recipes shipped in ``configs/recipes/``."""
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 
-    argv = list(argv)
-    recipe = _flag(argv, "--recipe") or "genseg-r1"
-    # device policy: bf16 on CUDA, fp32 on CPU, decided before TrainingArguments validates it
-    cpu = not torch.cuda.is_available() or _flag(argv, "--use_cpu") in ("true", "True", "1")
-    parser = TrlParser((GenSegArguments, GRPOConfig))
-    args, grpo = parser.parse_args_and_config(
-        ["--config", str(recipe_path(recipe)), "--bf16", str(not cpu).lower(), *argv]
-    )
+
+def recipe_settings(
+    recipe: str, overrides: Mapping[str, Any] | None = None
+) -> tuple[GenSegArguments, Any]:
+    """A recipe's values, then ``overrides`` (field name -> value) -> `GenSegArguments` and
+    `GRPOConfig`. An unknown key is an error. Device policy: bf16 on CUDA, fp32 on CPU (or
+    with ``use_cpu``), unless ``bf16`` is given."""
+    from transformers import HfArgumentParser
+    from trl import GRPOConfig
+
+    values = yaml.safe_load(recipe_path(recipe).read_text()) or {}
+    values = {**values, **(overrides or {}), "recipe": recipe}
+    cpu = not torch.cuda.is_available() or bool(values.get("use_cpu"))
+    values.setdefault("bf16", not cpu)
+    parser = HfArgumentParser((GenSegArguments, GRPOConfig))
+    args, grpo = parser.parse_dict(values)
     if args.out:
         grpo.output_dir = args.out
     if grpo.use_vllm and importlib.util.find_spec("vllm") is None:
@@ -117,24 +128,19 @@ def parse_args(argv: Sequence[str]) -> tuple[GenSegArguments, Any]:
     return args, grpo
 
 
-def _flag(argv: Sequence[str], flag: str) -> str | None:
-    return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
-
-
-def load_policy(model: str, grpo: Any, max_pixels: int | None) -> tuple[Any, Any]:
-    """Model (bf16 on CUDA, fp32 on CPU) and processor for training."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    dtype = torch.bfloat16 if grpo.bf16 else torch.float32
-    net = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype)
-    processor = AutoProcessor.from_pretrained(model)
-    processor.tokenizer.padding_side = "left"
-    if max_pixels:
-        processor.image_processor.size = {
-            **dict(processor.image_processor.size),
-            "longest_edge": max_pixels,
-        }
-    return net, processor
+def stage_settings(
+    args: GenSegArguments, overrides: Mapping[str, Any] | None = None
+) -> list[tuple[GenSegArguments, Any]]:
+    """One (arguments, config) pair per stage of a multi-stage recipe: each stage's recipe with
+    the same ``overrides``, writing to ``<out>/stageN-<recipe>``; `train_stages` fills in each
+    stage's starting model."""
+    if not args.stages:
+        raise ValueError(f"recipe {args.recipe!r} has no stages")
+    out = Path(args.out or "runs/stages")
+    return [
+        recipe_settings(stage, {**(overrides or {}), "out": str(out / f"stage{i}-{stage}")})
+        for i, stage in enumerate(args.stages, 1)
+    ]
 
 
 def build_trainer(
@@ -142,20 +148,25 @@ def build_trainer(
     grpo: Any,
     extra_rewards: Sequence[Callable[..., list[float]]] = (),
 ) -> Any:
-    """A configured `GRPOTrainer` (dataset, rewards, LoRA, special-token suppression)."""
+    """A configured `GRPOTrainer` (dataset in the policy's frame, rewards, LoRA, special-token
+    suppression)."""
     from peft import LoraConfig
     from trl import GRPOTrainer
 
-    from genseg_lib.vlm import special_token_ids_to_suppress
+    from genseg_lib.models.vlm import special_token_ids_to_suppress
 
     if not args.model:
         raise ValueError("--model is required (a hub id or a local folder)")
+    model, processor = load_model_and_processor(
+        args.model, torch.bfloat16 if grpo.bf16 else torch.float32, max_pixels=args.max_pixels
+    )
+    frame = args.coord_frame or coord_frame_for(model.config.model_type)
     name, _, split = args.dataset.partition(":")
     samples = load_dataset(name, args.root, split or "train")
     if args.query_types:
         samples = [s for s in samples if s.query_type in args.query_types]
     samples = select_samples(samples, args.limit, grpo.seed)
-    dataset = to_hf_dataset(samples)
+    dataset = to_hf_dataset(samples, frame, processor.image_processor)
     segmenter = None
     if "sam_mask_iou" in args.reward_funcs:
         device = "cpu" if grpo.use_cpu else "auto"
@@ -171,7 +182,6 @@ def build_trainer(
             f"{len(grpo.reward_weights)} reward_weights for {len(rewards)} rewards "
             f"{args.reward_funcs}"
         )
-    model, processor = load_policy(args.model, grpo, args.max_pixels)
     # chat/vision control tokens sampled mid-answer break the log-prob forward pass
     grpo.generation_kwargs = {
         **(grpo.generation_kwargs or {}),
@@ -187,7 +197,11 @@ def build_trainer(
             task_type="CAUSAL_LM",
         )
     LOG.info(
-        "GRPO on %d samples of %s with rewards %s", len(dataset), args.dataset, args.reward_funcs
+        "GRPO on %d samples of %s (%s frame) with rewards %s",
+        len(dataset),
+        args.dataset,
+        frame,
+        args.reward_funcs,
     )
     return GRPOTrainer(
         model=model,
@@ -206,51 +220,47 @@ def _resume_arg(grpo: Any) -> str | bool | None:
     return True if value in ("true", "True", "auto") else value
 
 
-def train(argv: Sequence[str], extra_rewards: Sequence[Callable[..., list[float]]] = ()) -> Path:
-    """Run one recipe (or each stage of a multi-stage recipe); returns the final run folder."""
-    args, grpo = parse_args(argv)
+def grpo_run_info(args: GenSegArguments, grpo: Any) -> dict[str, Any]:
+    """The ``run.json`` of a GRPO run: recipe, both settings objects, seed, code version."""
+    return run_info(
+        "grpo",
+        {"args": dataclasses.asdict(args), "grpo": grpo.to_dict()},
+        grpo.seed,
+        recipe=args.recipe,
+    )
+
+
+def train(
+    args: GenSegArguments,
+    grpo: Any,
+    extra_rewards: Sequence[Callable[..., list[float]]] = (),
+) -> Path:
+    """Run one recipe into ``grpo.output_dir`` (a multi-stage recipe goes to `train_stages`)."""
     if args.stages:
-        return _train_stages(list(argv), args, grpo)
+        raise ValueError(
+            f"{args.recipe!r} has stages {args.stages}: run train_stages(args, "
+            "stage_settings(args, overrides))"
+        )
+    out = Path(grpo.output_dir)
+    write_run_info(out, grpo_run_info(args, grpo))
     trainer = build_trainer(args, grpo, extra_rewards)
     trainer.train(resume_from_checkpoint=_resume_arg(grpo))
     trainer.save_model(grpo.output_dir)
     trainer.save_state()  # trainer_state.json: the per-term reward curves
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(grpo.output_dir)
-    return Path(grpo.output_dir)
-
-
-def _replace_flag(argv: list[str], flag: str, value: str) -> list[str]:
-    out = list(argv)
-    if flag in out:
-        out[out.index(flag) + 1] = value
-    else:
-        out += [flag, value]
     return out
 
 
-def _train_stages(argv: list[str], args: GenSegArguments, grpo: Any) -> Path:
-    """Two-stage schedule: each stage's recipe, from the previous stage's saved model."""
+def train_stages(args: GenSegArguments, stages: Sequence[tuple[GenSegArguments, Any]]) -> Path:
+    """Each stage from the previous stage's saved model (merged first when training LoRA)."""
     model = args.model
-    out = Path(grpo.output_dir)
-    for i, stage in enumerate(args.stages, 1):
-        stage_argv = _replace_flag(argv, "--recipe", stage)
-        stage_argv = _replace_flag(stage_argv, "--model", str(model))
-        stage_argv = _replace_flag(stage_argv, "--out", str(out / f"stage{i}-{stage}"))
-        LOG.info("stage %d/%d: %s from %s", i, len(args.stages), stage, model)
-        model = train(stage_argv)
-        if args.lora:  # the next stage starts from the merged stage result
-            from genseg_lib.vlm import merge_lora
+    for i, (stage_args, stage_grpo) in enumerate(stages, 1):
+        stage_args = dataclasses.replace(stage_args, model=str(model))
+        LOG.info("stage %d/%d: %s from %s", i, len(stages), stage_args.recipe, model)
+        model = train(stage_args, stage_grpo)
+        if stage_args.lora:  # the next stage starts from the merged stage result
+            from genseg_lib.models.vlm import merge_lora
 
-            model = merge_lora(model, out / f"stage{i}-{stage}-merged")
+            model = merge_lora(model, Path(f"{model}-merged"))
     return Path(model)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    out = train(sys.argv[1:] if argv is None else argv)
-    LOG.info("finished: %s", out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,10 @@
-"""GRPO reward terms (SPEC §4) as TRL reward functions.
+"""GRPO reward terms (docs/method.md §4) as TRL reward functions.
 
 Each term is ``fn(prompts, completions, **columns) -> list[float]`` with values in [0, 1]; the
-dataset columns of `genseg_lib.data.hf` arrive as keyword lists (``width``, ``height``,
-``gt_boxes``, ``gt_points``, ``gt_masks``, ``no_target``, ``image``, ``sample_id``). Predicted
+dataset columns of `genseg_lib.train.dataset` arrive as keyword lists (``width``, ``height``,
+``coord_frame``, ``frame_size``, ``gt_boxes``, ``gt_points``, ``gt_masks``, ``no_target``,
+``image``, ``sample_id``). Completions are read in each row's ``coord_frame`` (0..1000 when the
+column is absent), exactly as evaluation reads the same model's answers. Predicted
 and GT instances are matched with the Hungarian algorithm on 1 − box IoU; per-term scores are
 summed over matches and divided by max(#pred, #gt), so missing and extra instances both cost.
 When GT and answer are both empty the geometric terms score 1 (nothing to find, nothing
@@ -69,13 +71,18 @@ def read_completions(
     height: Sequence[int],
     gt_boxes: Sequence[Sequence[Sequence[float]]],
     gt_points: Sequence[Any] | None = None,
-    coord_frame: str = "norm1000",
+    coord_frame: Sequence[str] | None = None,
+    frame_size: Sequence[Sequence[int]] | None = None,
     **_: Any,
 ) -> list[Scored]:
-    """Parse every completion against its sample's size and GT columns."""
+    """Parse every completion against its sample's size, coordinate frame and GT columns."""
     out = []
     for i, c in enumerate(completions):
-        ans = parse_answer(completion_text(c), (int(width[i]), int(height[i])), coord_frame)
+        frame = coord_frame[i] if coord_frame is not None else "norm1000"
+        fsize = tuple(frame_size[i]) if frame_size is not None else None
+        ans = parse_answer(
+            completion_text(c), (int(width[i]), int(height[i])), frame, frame_size=fsize
+        )
         readable = ans.no_target or bool(ans.instances)
         if not readable:
             LOG.debug("unreadable completion scored 0: %s", ans.error)
@@ -236,7 +243,7 @@ def make_points_reward(mode: str = "inside", max_px_840: float = 100.0) -> Rewar
 def no_target_reward(
     prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
 ) -> list[float]:
-    """The target / no-target decision (our reading of SPEC §4): GT empty -> 1 for an
+    """The target / no-target decision (our reading of docs/method.md §4): GT empty -> 1 for an
     explicit ``[]`` answer; GT non-empty -> 1 for an answer with instances, 0 for ``[]``."""
     out = []
     for s in read_completions(completions, **kwargs):
@@ -298,7 +305,7 @@ REWARDS: dict[str, Callable[[], RewardFn]] = {
 }
 NEEDS_SEGMENTER = ("sam_mask_iou",)
 
-# anchor presets (SPEC §4), so results compare with the anchors' training signal
+# anchor presets (docs/method.md §4), so results compare with the anchors' training signal
 PRESETS: dict[str, list[str]] = {
     "genseg-r1": ["format", "box_iou", "box_l1", "points_in_mask"],
     "genseg-r1-g": ["format", "no_target", "sam_mask_iou"],

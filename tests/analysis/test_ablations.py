@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from genseg_lib.ablations import prompt_ablation, reward_fidelity
+from genseg_lib.analysis.ablations import prompt_ablation, reward_fidelity
 from genseg_lib.data.synthref import synthref_samples
 from genseg_lib.segment.classical import GrabCutSegmenter
 

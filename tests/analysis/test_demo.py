@@ -2,10 +2,10 @@
 
 import numpy as np
 
+from genseg_lib.analysis.demo import build_widget, render, run_query
 from genseg_lib.data.synthref import synthref_samples
-from genseg_lib.demo import build_widget, render, run_query
+from genseg_lib.models.vlm import GenerationOptions
 from genseg_lib.segment.classical import GrabCutSegmenter
-from genseg_lib.vlm import GenerationOptions
 
 
 class Fixed:
@@ -38,6 +38,11 @@ def test_run_query_segments_the_answer():
     assert iou > 0.8
     fig = render(res)
     assert len(fig.axes) == 2
+    # the right panel tints exactly the mask's pixels and leaves every other pixel as it was
+    drawn = np.asarray(fig.axes[1].images[0].get_array())
+    changed = (drawn != s.image).any(axis=2)
+    assert np.array_equal(changed, res.mask & (s.image != drawn).any(axis=2))
+    assert changed[res.mask].mean() > 0.95 and not changed[~res.mask].any()
 
 
 def test_no_target_and_garbage_render(tiny_vlm):
@@ -49,7 +54,9 @@ def test_no_target_and_garbage_render(tiny_vlm):
     res = run_query(
         tiny_vlm, GrabCutSegmenter(), img, "the red circle", GenerationOptions(max_new_tokens=8)
     )
-    assert not res.answer.format_ok and render(res) is not None
+    assert not res.answer.format_ok and not res.mask.any()
+    drawn = np.asarray(render(res).axes[1].images[0].get_array())
+    assert np.array_equal(drawn, img)  # nothing segmented: the image is shown untouched
 
 
 def test_widget_headless_click():

@@ -1,20 +1,17 @@
-"""Experiment helpers: subset metrics from an evaluation, seed spread tables, galleries."""
+"""Experiment helpers: subset metrics from an evaluation, seed spread tables, galleries,
+GRPO settings as typed recipe overrides."""
 
 import math
 
 import pytest
 
+from genseg_lib.analysis.experiments import SINGLE_TARGET_TYPES
+from genseg_lib.analysis.runs import answers_from_runs, subset_summary
+from genseg_lib.analysis.tables import mean_spread, seed_table
+from genseg_lib.analysis.viz import answer_gallery
 from genseg_lib.data.synthref import synthref_samples
 from genseg_lib.evaluate import OraclePrompter, evaluate
-from genseg_lib.experiments import (
-    SINGLE_TARGET_TYPES,
-    answers_from_runs,
-    mean_spread,
-    seed_table,
-    subset_summary,
-)
 from genseg_lib.segment.classical import GrabCutSegmenter
-from genseg_lib.viz import answer_gallery
 
 
 def test_subset_summary_and_gallery(tmp_path):
@@ -50,9 +47,9 @@ def test_mean_spread_and_seed_table():
 
 def test_grpo_completions_fit_a_two_object_answer():
     """A completion cut at max_completion_length can never earn the multi-target rewards."""
-    from genseg_lib.experiments import GRPOSettings
-    from genseg_lib.synthref_prompter import build_domain_tokenizer
-    from genseg_lib.warmstart import target_text
+    from genseg_lib.analysis.experiments import GRPOSettings
+    from genseg_lib.stage0.prompter import build_domain_tokenizer
+    from genseg_lib.stage0.warmstart import target_text
 
     tok = build_domain_tokenizer()
     two = [s for s in synthref_samples("val", 200, seed=0) if len(s.gt_masks) == 2]
@@ -60,10 +57,24 @@ def test_grpo_completions_fit_a_two_object_answer():
     assert two and longest <= GRPOSettings().max_completion_length
 
 
+def test_grpo_settings_are_recipe_overrides():
+    from genseg_lib.analysis.experiments import GRPOSettings
+    from genseg_lib.train.grpo import recipe_settings
+
+    settings = GRPOSettings(
+        max_steps=40, num_generations=4, prompts_per_step=3, extra={"beta": 0.2}
+    )
+    args, grpo = recipe_settings("genseg-r1-g", {**settings.overrides(), "model": "m"})
+    assert grpo.per_device_train_batch_size == 12 and grpo.num_generations == 4
+    assert grpo.save_steps == 10 and grpo.use_cpu and not grpo.gradient_checkpointing
+    assert grpo.beta == 0.2 and grpo.lr_scheduler_type == "constant"
+    assert args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
+
+
 def test_stage0_table_sets_scores_beside_targets(tmp_path):
     import json
 
-    from genseg_lib.experiments import stage0_table
+    from genseg_lib.analysis.experiments import stage0_table
 
     summary = {"n_samples": 435, "overall": {"box_mIoU": 0.64, "gIoU": 0.48}}
     assert stage0_table(tmp_path, summary) is None  # not a warm-started checkpoint

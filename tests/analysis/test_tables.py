@@ -1,4 +1,5 @@
-"""Report helpers: profile-labelled tables, paper comparison, run collection, reward curves."""
+"""Report helpers: profile-labelled tables, paper comparison, runs collected by their run.json,
+reward curves."""
 
 import json
 import math
@@ -6,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from genseg_lib.reports import (
+from genseg_lib.analysis.runs import collect_runs
+from genseg_lib.analysis.tables import (
     PAPER_NUMBERS,
-    collect_runs,
     measured_for_paper,
     paper_comparison,
     reward_curves,
@@ -31,23 +32,29 @@ def summary(dataset, giou):
 
 
 def test_collect_and_compare(tmp_path):
+    # folder names say nothing (or mislead): the arm comes from each run.json
     folders = {
-        "baseline-synthref-val": summary("synthref:val", 0.2),
-        "eval-grpo-genseg-r1-s0-synthref-val": summary("synthref:val", 0.4),
-        "eval-grpo-genseg-r1-s1-synthref-val": summary("synthref:val", 0.5),
-        "eval-grpo-genseg-r1-g-s0-synthref-val": summary("synthref:val", 0.3),
-        "eval-control-s0-synthref-val": summary("synthref:val", 0.25),
-        "oracle-synthref-val": summary("synthref:val", 1.0),
+        "a": ("evaluation", "baseline", summary("synthref:val", 0.2)),
+        "eval-control-b": ("evaluation", "genseg-r1", summary("synthref:val", 0.4)),
+        "c": ("evaluation", "genseg-r1", summary("synthref:val", 0.5)),
+        "d": ("evaluation", "genseg-r1-g", summary("synthref:val", 0.3)),
+        "e": ("evaluation", "control", summary("synthref:val", 0.25)),
+        "f": ("evaluation", "oracle", summary("synthref:val", 1.0)),
+        "baseline-g": ("grpo", None, summary("synthref:val", 0.9)),  # not an evaluation
     }
-    for folder, s in folders.items():
+    for folder, (kind, arm, s) in folders.items():
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "summary.json").write_text(json.dumps(s))
+        (tmp_path / folder / "run.json").write_text(json.dumps({"kind": kind, "arm": arm}))
+    (tmp_path / "h").mkdir()  # no run.json: not counted
+    (tmp_path / "h" / "summary.json").write_text(json.dumps(summary("synthref:val", 0.7)))
     runs = collect_runs(tmp_path)
     assert set(runs) == {
         ("baseline", "synthref:val"),
         ("genseg-r1", "synthref:val"),
         ("genseg-r1-g", "synthref:val"),
         ("control", "synthref:val"),
+        ("oracle", "synthref:val"),
     }
     assert len(runs[("genseg-r1", "synthref:val")]) == 2
     smoke = measured_for_paper(runs, "smoke")
@@ -80,7 +87,7 @@ def test_reward_curves():
 
 
 def test_grpo_gains_mean_over_seeds():
-    from genseg_lib.reports import grpo_gains
+    from genseg_lib.analysis.tables import grpo_gains
 
     base = {
         "n_samples": 2,
@@ -88,7 +95,10 @@ def test_grpo_gains_mean_over_seeds():
     }
     a = {"n_samples": 2, "overall": {**base["overall"], "N_acc": 0.5}}
     b = {"n_samples": 2, "overall": {**base["overall"], "N_acc": 0.7}}
-    df = grpo_gains({("baseline", "d"): [base], ("genseg-r1-g", "d"): [a, b]})
+    oracle = {"n_samples": 2, "overall": {**base["overall"], "N_acc": 1.0}}
+    df = grpo_gains(
+        {("baseline", "d"): [base], ("genseg-r1-g", "d"): [a, b], ("oracle", "d"): [oracle]}
+    )
     row = df[df.metric == "N_acc"].iloc[0]
     assert row.seeds == 2 and row.before == pytest.approx(20) and row.after == pytest.approx(60)
     assert row.gain == pytest.approx(40) and len(df) == 6

@@ -1,4 +1,5 @@
-"""The generation benchmark runs end to end and its two paths agree."""
+"""The generation benchmark runs end to end and its two paths give identical texts (the
+ratio is printed, not asserted)."""
 
 import re
 import subprocess
@@ -29,4 +30,4 @@ def test_generation_benchmark_prints_ratio():
     )
     m = re.search(r"throughput ratio: ([\d.]+)x\s+identical texts: (\d+)/4", proc.stdout)
     assert m, proc.stdout
-    assert float(m.group(1)) > 0 and m.group(2) == "4"
+    assert m.group(2) == "4"  # batched and one-by-one decoding give the same texts

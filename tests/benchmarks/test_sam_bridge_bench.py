@@ -33,5 +33,5 @@ def test_benchmark_prints_ratio_and_agreement():
         r"speedup: ([\d.]+)x\s+max mask disagreement \(1 - IoU\): ([\d.e+-]+)", proc.stdout
     )
     assert m, proc.stdout
-    assert float(m.group(1)) > 0 and float(m.group(2)) < 1e-2
+    assert float(m.group(2)) < 1e-2  # batched and naive paths give the same masks
     assert "2 images x 2 answers x 1 instances = 4 masks" in proc.stdout

@@ -1,11 +1,11 @@
-"""Segmentation and box metrics against hand-computed values (SPEC §5)."""
+"""Segmentation and box metrics against hand-computed values (docs/method.md §5)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from genseg_lib.metrics import (
+from genseg_lib.evaluate.metrics import (
     BoxAccumulator,
     SegmentationAccumulator,
     box_metrics,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genseg_lib.data import load_dataset
+from genseg_lib.data import load_dataset, select_samples
 from genseg_lib.data.synthref import synthref_samples, write_synthref
 from genseg_lib.evaluate import (
     PREDICTIONS,
@@ -19,14 +19,13 @@ from genseg_lib.evaluate import (
     OraclePrompter,
     VLMPrompter,
     evaluate,
-    main,
     read_predictions,
-    select_samples,
 )
+from genseg_lib.evaluate.__main__ import main
+from genseg_lib.models.vlm import GenerationOptions
 from genseg_lib.segment.classical import GrabCutSegmenter
-from genseg_lib.vlm import GenerationOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Scripted:
@@ -39,6 +38,9 @@ class Scripted:
 
     def answer(self, samples, images):
         return [self.texts.pop(0) for _ in samples], [None] * len(samples)
+
+    def describe(self):
+        return {"type": "scripted"}
 
 
 def test_oracle_classical_on_synthref(tmp_path):
@@ -208,7 +210,7 @@ def test_resume_refuses_a_different_run(tmp_path):
         tmp_path,
         meta={"model": "oracle", "profile": "x"},
     )
-    with pytest.raises(ValueError, match=r"different run \(differs in \['limit'\]\)"):
+    with pytest.raises(ValueError, match=r"different run \(differs in \['settings.limit'\]\)"):
         evaluate(
             samples,
             OraclePrompter(),
@@ -217,7 +219,7 @@ def test_resume_refuses_a_different_run(tmp_path):
             EvalConfig(limit=3),
             meta={"model": "oracle"},
         )
-    with pytest.raises(ValueError, match="prompter"):
+    with pytest.raises(ValueError, match="settings.prompter"):
         evaluate(
             samples, Scripted(["x"] * 6), GrabCutSegmenter(), tmp_path, meta={"model": "oracle"}
         )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from genseg_lib.prompt import build_messages, system_prompt
+from genseg_lib.models.prompt import build_messages, system_prompt
 
 
 def test_messages_shape_and_query():

@@ -5,12 +5,11 @@ import pytest
 import torch
 from PIL import Image
 
-from genseg_lib.vlm import (
-    QWEN_SPECIAL_START,
+from genseg_lib.models.build import QWEN_SPECIAL_START, qwen_tokenizer
+from genseg_lib.models.vlm import (
     GenerationOptions,
     coord_frame_for,
     load_vlm,
-    qwen_tokenizer,
     special_token_ids_to_suppress,
 )
 
@@ -107,11 +106,16 @@ def test_sampling_passes_suppress_tokens(tiny_vlm, monkeypatch):
 
     monkeypatch.setattr(tiny_vlm.model, "generate", spy)
     img = Image.fromarray(np.zeros((64, 64, 3), np.uint8))
+    torch.manual_seed(0)
     texts, _ = tiny_vlm.generate(
         [img], ["x"], GenerationOptions(max_new_tokens=8, do_sample=True, temperature=1.0)
     )
     assert 151655 in seen["suppress_tokens"] and seen["do_sample"] and seen["temperature"] == 1.0
-    assert "mm_token_type_ids" in seen and isinstance(texts[0], str)
+    assert "mm_token_type_ids" in seen
+    # the exact text the seeded model samples (Qwen's BPE vocabulary, no prompt echoed)
+    assert texts == ["操控AAA两条憩 שנית愈 deform品尝"]
+    greedy, _ = tiny_vlm.generate([img], ["x"], GenerationOptions(max_new_tokens=8))
+    assert greedy == ["\n" * 8]
 
 
 def test_frames_and_errors(tiny_vlm_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genseg_lib.data.synthref import synthref_samples
-from genseg_lib.metrics import SegmentationAccumulator
+from genseg_lib.evaluate.metrics import SegmentationAccumulator
 from genseg_lib.segment import InstancePrompt
 from genseg_lib.segment.classical import GrabCutSegmenter
 from genseg_lib.segment.oracle import oracle_prompts

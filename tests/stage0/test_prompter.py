@@ -2,15 +2,17 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from genseg_lib.answer import format_answer
 from genseg_lib.data.synthref import synthref_samples
-from genseg_lib.prompt import build_messages, system_prompt
-from genseg_lib.synthref_prompter import UNK, build_domain_tokenizer, build_synthref_prompter
-from genseg_lib.vlm import QWEN_SPECIAL_TOKENS, GenerationOptions, load_vlm
+from genseg_lib.models.build import QWEN_SPECIAL_TOKENS
+from genseg_lib.models.prompt import build_messages, system_prompt
+from genseg_lib.models.vlm import GenerationOptions, load_vlm
+from genseg_lib.stage0.prompter import UNK, build_domain_tokenizer, build_synthref_prompter
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +76,11 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
     batch = vlm.encode([img], ["the red circle"])
     assert int((batch["input_ids"] == cfg.image_token_id).sum()) == 16
     assert int(batch["mm_token_type_ids"].sum()) == 16
-    texts, _ = vlm.generate([img], ["the red circle"], GenerationOptions(max_new_tokens=4))
-    assert isinstance(texts[0], str)
+    torch.manual_seed(0)
+    options = GenerationOptions(max_new_tokens=6, do_sample=True)
+    texts, _ = vlm.generate([img], ["the red circle"], options)
+    # the exact words the seeded, untrained prompter samples from its domain vocabulary
+    assert texts == [' Thatx All lavender six"bbox_2d"']
     chat = vlm.processor.apply_chat_template(
         vlm.messages("the red circle", img), tokenize=False, add_generation_prompt=True
     )
@@ -88,7 +93,7 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
 def test_vision_scale_matches_text_embeddings():
     import torch
 
-    from genseg_lib.synthref_prompter import match_vision_scale
+    from genseg_lib.stage0.prompter import match_vision_scale
 
     model, processor = build_synthref_prompter()
     emb = float(model.model.language_model.embed_tokens.weight.std())

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from genseg_lib.data.synthref import COLOURS, SHAPES, SceneObject
-from genseg_lib.synthref_prompter import build_synthref_prompter
-from genseg_lib.vision_pretrain import (
+from genseg_lib.stage0.prompter import build_synthref_prompter
+from genseg_lib.stage0.vision_pretrain import (
     TokenHeads,
     VisionPretrainConfig,
     pretrain_vision,

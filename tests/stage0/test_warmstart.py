@@ -2,11 +2,12 @@
 
 import json
 
+import pytest
 import torch
 
 from genseg_lib.data.synthref import GENERATOR_VERSION, synthref_samples
-from genseg_lib.synthref_prompter import build_synthref_prompter
-from genseg_lib.warmstart import (
+from genseg_lib.stage0.prompter import build_synthref_prompter
+from genseg_lib.stage0.warmstart import (
     STATE,
     WarmStartConfig,
     phase_config,
@@ -69,17 +70,19 @@ def test_runs_saves_bf16_and_resumes(tmp_path):
 def test_cli_command_parses_back_to_the_same_config():
     import shlex
 
-    from genseg_lib.warmstart import cli_command, config_from_args
+    from genseg_lib.stage0.__main__ import config_from_args
+    from genseg_lib.stage0.warmstart import cli_command
 
     cfg = WarmStartConfig(out="/tmp/a b/p", steps=12, lr=3e-4, time_limit_min=1.5)
     command = cli_command(cfg)
-    assert command.startswith("python -m genseg_lib.warmstart --out")
+    assert command.startswith("python -m genseg_lib.stage0 --out")
     assert config_from_args(shlex.split(command)[3:]) == cfg
-    assert cli_command(WarmStartConfig()) == "python -m genseg_lib.warmstart"
+    assert cli_command(WarmStartConfig()) == "python -m genseg_lib.stage0"
 
 
+@pytest.mark.slow
 def test_cli_command_runs_a_few_steps(tmp_path):
-    from genseg_lib.warmstart import main
+    from genseg_lib.stage0.__main__ import main
 
     main(
         [
@@ -104,3 +107,5 @@ def test_cli_command_runs_a_few_steps(tmp_path):
     info = json.loads((tmp_path / "cli" / "warmstart.json").read_text())
     assert info["steps_done"] == 2 and info["config"]["batch_size"] == 2
     assert info["config"]["vision_steps"] == 1 and len(info["vision_history"]) == 1
+    run = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert run["kind"] == "warmstart" and run["settings"]["steps"] == 2 and run["seed"] == 0

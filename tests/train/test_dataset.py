@@ -3,12 +3,14 @@
 import json
 
 import numpy as np
+import pytest
 
 from genseg_lib.data import load_dataset
-from genseg_lib.data.hf import to_hf_dataset
 from genseg_lib.data.synthref import synthref_samples
 from genseg_lib.masks import rle_decode
-from genseg_lib.prompt import build_messages
+from genseg_lib.models.build import build_processor, qwen_tokenizer
+from genseg_lib.models.prompt import build_messages
+from genseg_lib.train.dataset import to_hf_dataset
 
 
 def test_synthref_in_memory_to_dataset():
@@ -38,8 +40,25 @@ def test_synthref_in_memory_to_dataset():
 
 
 def test_no_target_rows_have_empty_gt(data_root):
-    ds = to_hf_dataset(load_dataset("grefcoco", data_root, "val"), coord_frame="pixels")
+    processor = build_processor(qwen_tokenizer())  # patch 16 x merge 2: multiples of 32 px
+    ds = to_hf_dataset(
+        load_dataset("grefcoco", data_root, "val"), "pixels", processor.image_processor
+    )
     nt = [r for r in ds if r["no_target"]]
     assert len(nt) == 2 and all(r["gt_masks"] == [] and r["gt_boxes"] == [] for r in nt)
     assert "pixel positions" in nt[0]["prompt"][0]["content"]
     assert ds[0]["image"].size == (32, 32)  # decoded lazily from the path
+    assert {r["coord_frame"] for r in ds} == {"pixels"}
+
+
+def test_frame_columns_follow_the_policy(data_root):
+    samples = load_dataset("refcocog", data_root, "val")  # a 40 x 30 image first
+    assert samples[0].image_size == (40, 30)
+    ds = to_hf_dataset(samples)
+    assert ds[0]["coord_frame"] == "norm1000" and ds[0]["frame_size"] == [40, 30]
+    processor = build_processor(qwen_tokenizer())
+    ds = to_hf_dataset(samples, "pixels", processor.image_processor)
+    # the processor resizes 40 x 30 to 32 x 32: pixel answers refer to that frame
+    assert ds[0]["frame_size"] == [32, 32]
+    with pytest.raises(ValueError, match="image processor"):
+        to_hf_dataset(samples, "pixels")

@@ -12,31 +12,29 @@ import torch
 from safetensors.torch import load_file
 
 from genseg_lib.data.synthref import write_synthref
-from genseg_lib.train import RECIPE_DIR, build_trainer, parse_args, train
+from genseg_lib.train.__main__ import command_line_overrides
+from genseg_lib.train.grpo import (
+    RECIPE_DIR,
+    build_trainer,
+    recipe_settings,
+    stage_settings,
+    train,
+    train_stages,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-FAST = [
-    "--per_device_train_batch_size",
-    "2",
-    "--num_generations",
-    "2",
-    "--gradient_accumulation_steps",
-    "1",
-    "--max_completion_length",
-    "12",
-    "--use_cpu",
-    "true",
-    "--gradient_checkpointing",
-    "false",
-    "--learning_rate",
-    "1e-2",
-    "--logging_steps",
-    "1",
-    "--report_to",
-    "none",
-    "--dataloader_num_workers",
-    "0",
-]
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {
+    "per_device_train_batch_size": 2,
+    "num_generations": 2,
+    "gradient_accumulation_steps": 1,
+    "max_completion_length": 12,
+    "use_cpu": True,
+    "gradient_checkpointing": False,
+    "learning_rate": 1e-2,
+    "logging_steps": 1,
+    "report_to": "none",
+    "dataloader_num_workers": 0,
+}
 
 
 def pseudo_random(prompts, completions, **kwargs):
@@ -51,23 +49,27 @@ def data(tmp_path_factory):
     return root
 
 
-def args_for(recipe, model, data, out, *extra):
-    return [
-        "--recipe",
-        recipe,
-        "--model",
-        str(model),
-        "--dataset",
-        "synthref:train",
-        "--root",
-        str(data),
-        "--out",
-        str(out),
-        "--limit",
-        "8",
-        *FAST,
-        *extra,
-    ]
+def overrides_for(model, data, out, **extra):
+    return {
+        "model": str(model),
+        "dataset": "synthref:train",
+        "root": str(data),
+        "out": str(out),
+        "limit": 8,
+        **FAST,
+        **extra,
+    }
+
+
+def settings_for(recipe, model, data, out, **extra):
+    return recipe_settings(recipe, overrides_for(model, data, out, **extra))
+
+
+def as_argv(recipe, overrides):
+    argv = ["--recipe", recipe]
+    for k, v in overrides.items():
+        argv += [f"--{k}", str(v).lower() if isinstance(v, bool) else str(v)]
+    return argv
 
 
 def logged_keys(run):
@@ -78,23 +80,51 @@ def logged_keys(run):
 def test_recipes_parse_and_override():
     names = {p.stem for p in RECIPE_DIR.glob("*.yaml")}
     assert {"genseg-r1", "genseg-r1-g", "genseg-r1-two-stage", "segzero", "visionreasoner"} <= names
-    args, grpo = parse_args(
-        ["--recipe", "genseg-r1", "--model", "m", "--out", "/tmp/x", "--beta", "0.1"]
-    )
+    args, grpo = recipe_settings("genseg-r1", {"model": "m", "out": "/tmp/x", "beta": 0.1})
     assert args.reward_funcs == ["format", "box_iou", "box_l1", "points_in_mask"]
     assert grpo.num_generations == 8 and grpo.beta == 0.1 and grpo.output_dir == "/tmp/x"
     assert grpo.bf16 == torch.cuda.is_available()
-    args, _ = parse_args(["--recipe", "genseg-r1-g", "--model", "m"])
+    args, _ = recipe_settings("genseg-r1-g", {"model": "m"})
     assert (
         args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
         and args.dataset == "grefcoco:train"
     )
-    assert parse_args(["--recipe", "genseg-r1-two-stage", "--model", "m"])[0].stages == [
+    assert recipe_settings("genseg-r1-two-stage", {"model": "m"})[0].stages == [
         "genseg-r1",
         "genseg-r1-g",
     ]
     with pytest.raises(ValueError, match="unknown recipe"):
-        parse_args(["--recipe", "nope"])
+        recipe_settings("nope")
+    with pytest.raises(ValueError, match="not_a_field"):
+        recipe_settings("genseg-r1", {"not_a_field": 1})
+
+
+def test_command_line_gives_only_the_flags_it_names():
+    recipe, overrides = command_line_overrides(
+        ["--recipe", "genseg-r1-g", "--model", "m", "--beta", "0.2", "--lora", "true"]
+    )
+    assert recipe == "genseg-r1-g"
+    assert overrides == {"model": "m", "beta": 0.2, "lora": True}
+    recipe, overrides = command_line_overrides(["--query_types", "spatial", "ordinal"])
+    assert recipe == "genseg-r1" and overrides == {"query_types": ["spatial", "ordinal"]}
+
+
+def test_help_lists_recipes_and_presets(capsys):
+    with pytest.raises(SystemExit):
+        command_line_overrides(["--help"])
+    text = capsys.readouterr().out
+    assert "genseg-r1-two-stage" in text and "visionreasoner" in text
+    assert "points_segzero_lt30px840" in text
+
+
+def test_stages_are_typed_settings_per_recipe():
+    args, _ = recipe_settings("genseg-r1-two-stage", {"model": "m", "out": "/tmp/two"})
+    stages = stage_settings(args, {"model": "m", "beta": 0.3})
+    assert [(a.recipe, g.output_dir, g.beta) for a, g in stages] == [
+        ("genseg-r1", "/tmp/two/stage1-genseg-r1", 0.3),
+        ("genseg-r1-g", "/tmp/two/stage2-genseg-r1-g", 0.3),
+    ]
+    assert stages[1][0].reward_funcs == ["format", "no_target", "sam_mask_iou"]
 
 
 def test_vllm_missing_is_a_clear_error():
@@ -102,13 +132,11 @@ def test_vllm_missing_is_a_clear_error():
     if __import__("importlib").util.find_spec("vllm") is not None:
         pytest.skip("vLLM installed")
     with pytest.raises(SystemExit, match="vLLM is not installed"):
-        parse_args(["--model", "m", "--use_vllm", "true"])
+        recipe_settings("genseg-r1", {"model": "m", "use_vllm": True})
 
 
 def test_special_tokens_suppressed_in_sampling(tiny_vlm_path, data, tmp_path):
-    args, grpo = parse_args(
-        args_for("genseg-r1", tiny_vlm_path, data, tmp_path, "--max_steps", "1")
-    )
+    args, grpo = settings_for("genseg-r1", tiny_vlm_path, data, tmp_path, max_steps=1)
     trainer = build_trainer(args, grpo)
     suppressed = set(trainer.generation_kwargs["suppress_tokens"])
     assert {151655, 151652, 151644, 151643} <= suppressed and 151645 not in suppressed
@@ -118,9 +146,12 @@ def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, da
     before = load_file(tiny_vlm_path / "model.safetensors")
     run = tmp_path / "r1"
     train(
-        args_for("genseg-r1", tiny_vlm_path, data, run, "--max_steps", "1", "--save_steps", "1"),
+        *settings_for("genseg-r1", tiny_vlm_path, data, run, max_steps=1, save_steps=1),
         [pseudo_random],
     )
+    info = json.loads((run / "run.json").read_text())
+    assert (info["kind"], info["recipe"], info["seed"]) == ("grpo", "genseg-r1", 42)
+    assert info["settings"]["grpo"]["max_steps"] == 1 and info["code_version"]
     state, keys = logged_keys(run)
     for term in ["format", "box_iou", "box_l1", "points_in_mask", "pseudo_random"]:
         assert f"rewards/{term}/mean" in keys
@@ -129,17 +160,14 @@ def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, da
     assert changed, "no parameter moved"
     # resume: a second invocation continues from checkpoint-1 to step 2
     train(
-        args_for(
+        *settings_for(
             "genseg-r1",
             tiny_vlm_path,
             data,
             run,
-            "--max_steps",
-            "2",
-            "--save_steps",
-            "1",
-            "--resume_from_checkpoint",
-            "true",
+            max_steps=2,
+            save_steps=1,
+            resume_from_checkpoint="true",
         ),
         [pseudo_random],
     )
@@ -149,25 +177,20 @@ def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, da
 
 
 def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):
-    from genseg_lib.vlm import load_vlm, merge_lora
+    from genseg_lib.models.vlm import load_vlm, merge_lora
 
     run = tmp_path / "r1g"
     train(
-        args_for(
+        *settings_for(
             "genseg-r1-g",
             tiny_vlm_path,
             data,
             run,
-            "--max_steps",
-            "2",
-            "--save_steps",
-            "2",
-            "--segmenter",
-            "classical",
-            "--lora",
-            "true",
-            "--lora_r",
-            "4",
+            max_steps=2,
+            save_steps=2,
+            segmenter="classical",
+            lora=True,
+            lora_r=4,
         ),
         [pseudo_random],
     )
@@ -188,26 +211,18 @@ def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_pat
 
 
 def test_two_stage_schedule(tiny_vlm_path, data, tmp_path):
-    out = train(
-        args_for(
-            "genseg-r1-two-stage",
-            tiny_vlm_path,
-            data,
-            tmp_path / "two",
-            "--max_steps",
-            "1",
-            "--save_steps",
-            "1",
-            "--segmenter",
-            "classical",
-        )
+    overrides = overrides_for(
+        tiny_vlm_path, data, tmp_path / "two", max_steps=1, save_steps=1, segmenter="classical"
     )
+    args, _ = recipe_settings("genseg-r1-two-stage", overrides)
+    out = train_stages(args, stage_settings(args, overrides))
     assert out == tmp_path / "two" / "stage2-genseg-r1-g"
     assert (tmp_path / "two" / "stage1-genseg-r1" / "model.safetensors").exists()
     state = json.loads((out / "checkpoint-1" / "trainer_state.json").read_text())
     assert any("rewards/sam_mask_iou/mean" in h for h in state["log_history"])
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_with_accelerate(tiny_vlm_path, data, tmp_path):
     run = tmp_path / "ddp"
     cmd = [
@@ -218,7 +233,7 @@ def test_two_cpu_processes_with_accelerate(tiny_vlm_path, data, tmp_path):
         str(ROOT / "configs/accelerate/cpu2.yaml"),
         "-m",
         "genseg_lib.train",
-        *args_for("genseg-r1", tiny_vlm_path, data, run, "--max_steps", "2", "--save_steps", "2"),
+        *as_argv("genseg-r1", overrides_for(tiny_vlm_path, data, run, max_steps=2, save_steps=2)),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -1,4 +1,4 @@
-"""Reward terms on hand-written completions with hand-computed values (SPEC §4)."""
+"""Reward terms on hand-written completions with hand-computed values (docs/method.md §4)."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 from genseg_lib.answer import Instance
 from genseg_lib.masks import rle_encode
-from genseg_lib.rewards import (
+from genseg_lib.train.rewards import (
     PRESETS,
     REWARDS,
     build_rewards,
@@ -228,3 +228,23 @@ def test_registry_and_presets():
         build_rewards(["iou"])
     for preset in PRESETS.values():
         assert len(build_rewards(preset, BoxMasks())) == len(preset)
+
+
+def test_rewards_read_each_row_in_its_coordinate_frame():
+    """A pixel-frame policy (Qwen2.5-VL style) answers in the resized image's pixels: the same
+    box in the 0..1000 frame and in a 50 x 50 pixel frame of the 100 x 100 image scores alike,
+    and reading a pixel answer as 0..1000 (the old bug) scores it wrong."""
+    box = "[5, 5, 25, 25]"  # pixels of a 50 x 50 frame -> 10..50 in the 100 x 100 image
+    pixel_answer = [
+        {
+            "role": "assistant",
+            "content": f'<think>t</think><answer>[{{"bbox_2d": {box}, '
+            '"points": [[10, 10], [20, 20]]}]</answer>',
+        }
+    ]
+    pixel_cols = {**cols(A), "coord_frame": ["pixels"], "frame_size": [[50, 50]]}
+    assert r(make_box_iou_reward(), [pixel_answer], **pixel_cols) == [pytest.approx(1.0)]
+    assert r(make_points_reward("inside"), [pixel_answer], **pixel_cols) == [1.0]
+    assert r(make_box_iou_reward(), [ans(PERFECT)], **cols(A)) == [pytest.approx(1.0)]
+    as_norm = {**cols(A), "coord_frame": ["norm1000"], "frame_size": [[100, 100]]}
+    assert r(make_box_iou_reward(), [pixel_answer], **as_norm)[0] < 0.05

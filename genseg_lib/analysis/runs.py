@@ -1,0 +1,62 @@
+"""Reading finished runs back: evaluation runs by what their ``run.json`` says they are, the
+records of a query-type subset, and each run's answers for galleries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genseg_lib.answer import parse_answer
+from genseg_lib.evaluate import PREDICTIONS, read_predictions, summarize
+from genseg_lib.runinfo import read_run_info
+from genseg_lib.segment.base import answer_masks
+
+
+def collect_runs(runs_dir: str | Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Evaluation summaries under ``runs_dir`` by ``(arm, dataset)``, one per seed; the arm
+    (``baseline``, ``oracle``, a recipe name, ``control``) comes from each ``run.json``."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(Path(runs_dir).glob("*/summary.json")):
+        info = read_run_info(path.parent)
+        if not info or info.get("kind") != "evaluation" or not info.get("arm"):
+            continue
+        summary = json.loads(path.read_text())
+        runs.setdefault((info["arm"], summary["dataset"]), []).append(summary)
+    return runs
+
+
+def subset_summary(run_dir: Path, query_types: Sequence[str] | None = None) -> dict[str, Any]:
+    """`summarize` over the records of an evaluation run whose query type is in ``query_types``."""
+    records = list(read_predictions(Path(run_dir) / PREDICTIONS).values())
+    if query_types is not None:
+        records = [r for r in records if r.get("query_type") in query_types]
+    meta = json.loads((Path(run_dir) / "summary.json").read_text())
+    keep = {k: meta[k] for k in ("profile", "model", "segmenter", "dataset") if k in meta}
+    return summarize(records, keep)
+
+
+def answers_from_runs(
+    samples: Sequence[Any], run_dirs: dict[str, Path], segmenter: Any
+) -> tuple[dict, dict]:
+    """Each run's parsed answer (read in the frame it was written in) and union mask for
+    ``samples`` (from its predictions.jsonl), for galleries of answers before and after."""
+    answers, masks = {}, {}
+    images = [s.load_image() for s in samples]
+    for name, run_dir in run_dirs.items():
+        records = read_predictions(Path(run_dir) / PREDICTIONS)
+        answers[name] = []
+        for s in samples:
+            rec = records[s.sample_id]
+            frame_size = tuple(rec["frame_size"]) if rec.get("frame_size") else None
+            answers[name].append(
+                parse_answer(
+                    rec["text"],
+                    s.image_size,
+                    rec.get("coord_frame", "norm1000"),
+                    frame_size=frame_size,
+                )
+            )
+        masks[name] = answer_masks(segmenter, images, [a.instances for a in answers[name]])
+    return answers, masks

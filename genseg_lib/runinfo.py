@@ -1,0 +1,68 @@
+"""``run.json``: what every run folder (training, evaluation, warm start) records about itself —
+its kind, settings, seed and code version — so that reports read runs by what they are, not by
+folder names, and a resumed run can be checked against the one that started the folder."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+RUN_FILE = "run.json"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def code_version() -> str:
+    """The git commit of this checkout (``+dirty`` with uncommitted changes), else the
+    installed package version."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"genseg-lib {importlib.metadata.version('genseg-lib')}"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types (paths and other objects become strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_info(kind: str, settings: dict[str, Any], seed: int | None, **extra: Any) -> dict:
+    """The record of one run: ``kind`` (``grpo``, ``evaluation``, ``supervised``, ...),
+    its settings and seed, the code version, and any extra fields (e.g. an evaluation's arm)."""
+    return jsonable(
+        {"kind": kind, **extra, "seed": seed, "settings": settings, "code_version": code_version()}
+    )
+
+
+def write_run_info(folder: str | Path, info: dict[str, Any]) -> Path:
+    """Write ``folder/run.json`` atomically (a kill never leaves half a file)."""
+    path = Path(folder) / RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_run_info(folder: str | Path) -> dict[str, Any] | None:
+    """``folder/run.json``, or None where the folder holds none."""
+    path = Path(folder) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
