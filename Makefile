@@ -26,13 +26,18 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 # The smoke profile starts from the shipped SynthRef prompter (checkpoints/synthref-prompter);
-# `make reproduce RETRAIN=1` re-creates it first (about 30 minutes on 2 cores).
+# `make reproduce RETRAIN=1` re-creates it first (`make warmstart`).
 reproduce: setup $(if $(RETRAIN),warmstart)
 	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
 
+# The shipped stage-0 recipe (CPU: one thread trains while one worker builds batches);
+# DEVICE=auto WORKERS=N trains on a GPU when there is one.
+DEVICE ?= cpu
+WORKERS ?= 1
 warmstart: setup
-	rm -rf checkpoints/synthref-prompter-last
-	$(BIN)/python -m genseg_lib.stage0 --out checkpoints/synthref-prompter --vision-steps 1500 --steps 12500 --single-object-steps 1500
+	rm -rf checkpoints/synthref-prompter-last checkpoints/synthref-prompter-vision.pt
+	OMP_NUM_THREADS=1 $(BIN)/python -m genseg_lib.stage0 --out checkpoints/synthref-prompter \
+		--vision-steps 1000 --steps 8000 --single-object-steps 1000 --device $(DEVICE) --workers $(WORKERS)
 
 # e.g. make sweep NB=02 GRID="learning_rate=1e-5,1e-4 max_steps=30,60"
 sweep: setup

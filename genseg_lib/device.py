@@ -25,13 +25,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return out
 
 
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; nothing on CPU (fp32)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def inference_context(device: torch.device) -> Iterator[None]:
     """``torch.inference_mode`` plus bf16 autocast on CUDA (fp32 on CPU)."""
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(device):
         yield

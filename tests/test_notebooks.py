@@ -19,6 +19,7 @@ SMALLEST = {
     "n_gallery": 2,
     "seeds": "[0]",
     "sigmas": "[0.0, 0.2]",
+    "room_limit": 40,
 }
 TABLES = [
     "data_counts",
@@ -28,6 +29,8 @@ TABLES = [
     "grpo_stage1",
     "grpo_stage2",
     "prompt_ablation",
+    "prompt_room",
+    "grpo_goals",
     "reward_fidelity",
     "reward_fidelity_correlation",
     "paper_tables",

@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 
 from genseg_lib.answer import format_answer
 from genseg_lib.data import Sample
+from genseg_lib.data.synthref import OFF_CENTRE_SHAPES, SHAPES
 from genseg_lib.evaluate.metrics import SegmentationAccumulator
 from genseg_lib.segment.base import PromptableSegmenter
 from genseg_lib.segment.oracle import PROMPT_MODES, oracle_instances, oracle_prompts
@@ -18,6 +19,12 @@ from genseg_lib.train.dataset import sample_record
 from genseg_lib.train.rewards import build_rewards, make_sam_mask_iou_reward
 
 GEOMETRIC = ["box_iou", "box_l1", "points_in_mask"]
+# the prompts a segmenter gets in the prompt-room table, by what the prompter knows
+ROOM_PROMPTS = {
+    "GT interior points + box": "box+2pt",
+    "box-centre points + box": "box+centre",
+    "box only": "box",
+}
 
 
 def prompt_ablation(
@@ -104,3 +111,29 @@ def reward_fidelity(
     }
     summary.attrs["spearman"] = corr
     return per, summary
+
+
+def prompt_room(samples: Sequence[Sample], segmenter: PromptableSegmenter) -> pd.DataFrame:
+    """Per shape family of the target (single-target SynthRef samples), mask gIoU (percent)
+    through ``segmenter`` with (a) GT interior points + box, (b) the two box-centre points +
+    box — what a prompter that knows boxes but not masks gives —, (c) the box alone; and the
+    room (a) − (b) that learning where to put the points can win."""
+    single = [s for s in samples if len(s.gt_masks) == 1 and s.source.get("target_shapes")]
+    accs = {label: SegmentationAccumulator() for label in ROOM_PROMPTS}
+    for s in single:
+        image, masks, family = s.load_image(), s.instance_masks(), s.source["target_shapes"][0]
+        for label, mode in ROOM_PROMPTS.items():
+            pred = segmenter.segment([image], [oracle_prompts(masks, mode)], [s.sample_id])[0]
+            accs[label].add(np.logical_or.reduce(pred), s.gt_mask(), group=family)
+    found = set(accs["box only"].groups())
+    rows = []
+    for family in [*(f for f in SHAPES if f in found), None]:
+        kind = "off-centre" if family in OFF_CENTRE_SHAPES else "centred" if family else "–"
+        row: dict = {"shape": family or "all single-target", "box centre": kind}
+        for label, acc in accs.items():
+            m = acc.result(family) if family else acc.result()
+            row["n"] = m["n"]
+            row[label] = 100 * m["gIoU"]
+        row["room (a) - (b)"] = row["GT interior points + box"] - row["box-centre points + box"]
+        rows.append(row)
+    return pd.DataFrame(rows)

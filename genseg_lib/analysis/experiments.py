@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from genseg_lib.data import Sample
+from genseg_lib.device import resolve_device
 from genseg_lib.evaluate import EvalConfig, VLMPrompter, evaluate
 from genseg_lib.models.vlm import GenerationOptions, load_vlm
 from genseg_lib.segment.base import PromptableSegmenter
@@ -32,7 +34,8 @@ class GRPOSettings:
     learning_rate: float = 1e-4
     beta: float = 0.0
     temperature: float = 1.0
-    cpu: bool = True
+    no_target_share: float | None = None  # oversample no-target prompts to this share
+    device: str = "auto"  # auto: CUDA when present, else CPU
     extra: dict[str, Any] = field(default_factory=dict)  # any other recipe field
 
     def overrides(self) -> dict[str, Any]:
@@ -50,7 +53,9 @@ class GRPOSettings:
             "save_steps": max(1, self.max_steps // 4),
             "report_to": "none",
         }
-        if self.cpu:
+        if self.no_target_share is not None:
+            out["no_target_share"] = self.no_target_share
+        if resolve_device(self.device).type == "cpu":
             out.update(use_cpu=True, gradient_checkpointing=False)
         return {**out, **self.extra}
 
@@ -88,10 +93,18 @@ def grpo_run(
 
 
 def supervised_control(
-    model: str, out: Path, steps: int, seed: int, learning_rate: float = 1e-4
+    model: str,
+    out: Path,
+    steps: int,
+    seed: int,
+    learning_rate: float = 1e-4,
+    labels: str = "grounding",
+    device: str = "auto",
 ) -> Path:
-    """The control for GenSeg-R1 on SynthRef: the same number of extra optimizer steps of
-    supervised training on single-target queries, from the same checkpoint."""
+    """Supervised continuation from the same checkpoint for the same number of optimizer
+    steps as a GRPO run, on the stage-0 query mix: with ``labels="grounding"`` the control
+    (stage-0 labels: does more supervised training give the same?), with ``labels="oracle"``
+    the reference (privileged interior-point labels the paper never uses: an upper bound)."""
     from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
 
     if (out / "warmstart.json").exists():
@@ -100,8 +113,8 @@ def supervised_control(
         out=str(out),
         steps=steps,
         single_object_steps=0,
-        multi_share=0.0,
-        no_target_share=0.0,
+        labels=labels,
+        device=device,
         lr=learning_rate,
         warmup=0,
         eval_every=max(steps, 1),
@@ -138,8 +151,9 @@ def evaluate_model(
     return out
 
 
-# issue 9's stage-0 targets on single-target SynthRef val queries (fractions)
-STAGE0_TARGETS = {"box_mIoU": 0.60, "gIoU": 0.50}
+# stage-0 target on single-target SynthRef val queries (fraction): Qwen3-VL Instruct's
+# grounding on RefCOCOg is about 0.52 box mIoU, so the stand-in should ground about as well
+STAGE0_TARGETS = {"box_mIoU": 0.50}
 
 
 def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame | None:
@@ -170,4 +184,72 @@ def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame
                 "trained": trained,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def _mean_pct(summaries: Sequence[dict[str, Any]], metric: str) -> float:
+    return 100 * float(np.mean([s["overall"][metric] for s in summaries]))
+
+
+def grpo_goals(
+    base: dict[str, dict[str, Any]],
+    stage1: dict[str, list[dict[str, Any]]],
+    stage2: dict[str, list[dict[str, Any]]],
+    control: dict[str, list[dict[str, Any]]],
+    points_inside: list[float],
+) -> pd.DataFrame:
+    """The miniature's claims beside their goals: each argument maps a query subset
+    (``single``, ``no_target``, ``targets``, ``multi``) to evaluation summaries (one per seed;
+    one for ``base``); ``points_inside`` is stage 1's points-inside-mask rate per seed."""
+    rows = []
+
+    def add(claim: str, measure: str, goal: str, measured: float, met: bool) -> None:
+        rows.append(
+            {"claim": claim, "measure": measure, "goal": goal, "measured": measured, "met": met}
+        )
+
+    b_single = base["single"]["overall"]
+    add(
+        "stage 0 grounds single objects",
+        "single-target box mIoU",
+        ">= 50",
+        100 * b_single["box_mIoU"],
+        100 * b_single["box_mIoU"] >= 50,
+    )
+    s1, b = _mean_pct(stage1["single"], "gIoU"), 100 * b_single["gIoU"]
+    c = _mean_pct(control["single"], "gIoU")
+    add(
+        "GenSeg-R1 makes the prompts the segmenter needs",
+        "single-target gIoU, GRPO - base",
+        ">= +8",
+        s1 - b,
+        s1 - b >= 8,
+    )
+    add("", "single-target gIoU, GRPO - control A", ">= +5", s1 - c, s1 - c >= 5)
+    rate = 100 * float(np.mean(points_inside))
+    add("", "points inside the mask, stage 1", ">= 90 %", rate, rate >= 90)
+    n0, n2 = 100 * base["no_target"]["overall"]["N_acc"], _mean_pct(stage2["no_target"], "N_acc")
+    add("GenSeg-R1-G learns to abstain", "N-acc before", "<= 15", n0, n0 <= 15)
+    add("", "N-acc after stage 2", ">= 80", n2, n2 >= 80)
+    t2 = _mean_pct(stage2["targets"], "T_acc")
+    add("", "T-acc after stage 2", ">= 90", t2, t2 >= 90)
+    m0, m2 = (
+        100 * base["multi"]["overall"]["target_mIoU"],
+        _mean_pct(stage2["multi"], "target_mIoU"),
+    )
+    add(
+        "... and to find all targets",
+        "multi-target target mIoU, stage 2 - base",
+        ">= +10",
+        m2 - m0,
+        m2 - m0 >= 10,
+    )
+    s2 = _mean_pct(stage2["single"], "gIoU")
+    add(
+        "segmenter in the loop beats geometry alone",
+        "single-target gIoU, stage 2 - stage 1",
+        ">= 0",
+        s2 - s1,
+        s2 - s1 >= 0,
+    )
     return pd.DataFrame(rows)

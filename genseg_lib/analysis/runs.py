@@ -60,3 +60,22 @@ def answers_from_runs(
             )
         masks[name] = answer_masks(segmenter, images, [a.instances for a in answers[name]])
     return answers, masks
+
+
+def points_inside_rate(
+    run_dir: Path, samples: Sequence[Any], query_types: Sequence[str] | None = None
+) -> float:
+    """Share of the predicted points that fall inside the GT union mask, over the target
+    samples of an evaluation run (of ``query_types``); NaN when no point was predicted."""
+    records = read_predictions(Path(run_dir) / PREDICTIONS)
+    inside = total = 0
+    for s in samples:
+        rec = records.get(s.sample_id)
+        if rec is None or s.no_target or (query_types and s.query_type not in query_types):
+            continue
+        gt = s.gt_mask()
+        for inst in rec["instances"]:
+            for x, y in inst["points"]:
+                total += 1
+                inside += bool(0 <= y < gt.shape[0] and 0 <= x < gt.shape[1] and gt[int(y), int(x)])
+    return inside / total if total else float("nan")

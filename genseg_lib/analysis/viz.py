@@ -32,9 +32,17 @@ def draw(
     mask: np.ndarray | None = None,
     title: str = "",
     colour: str = "#0a84ff",
+    outline: bool = False,
 ) -> None:
-    """Image, optional mask overlay, boxes and points of instances, on one axes."""
-    ax.imshow(overlay(image, mask, colour) if mask is not None else image)
+    """Image, optional mask (tinted, or drawn as an outline so the image's own colours stay
+    as they are), boxes and points of instances, on one axes."""
+    if mask is not None and outline:
+        ax.imshow(image)
+        if np.any(mask):
+            ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="white", linewidths=2.2)
+            ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors=colour, linewidths=1.2)
+    else:
+        ax.imshow(overlay(image, mask, colour) if mask is not None else image)
     for k, inst in enumerate(instances):
         c = COLOURS[k % len(COLOURS)]
         x1, y1, x2, y2 = inst.box
@@ -55,7 +63,8 @@ def grid(n: int, cols: int = 4, size: float = 2.6):
 
 
 def answer_gallery(samples, answers_by_run: dict[str, list], masks_by_run: dict[str, list]):
-    """Rows of samples, one column per run: the run's answer (boxes, points, think) and mask.
+    """Rows of samples, one column per run: the run's answer (boxes, points, think) and mask
+    outline (a tint would change the colours the queries name).
 
     ``answers_by_run[run][i]`` is an `Answer` for ``samples[i]``; ``masks_by_run`` likewise."""
     runs = list(answers_by_run)
@@ -79,5 +88,6 @@ def answer_gallery(samples, answers_by_run: dict[str, list], masks_by_run: dict[
                 ans.instances,
                 mask=masks_by_run[run][i],
                 title=f"{run}: {s.query}\nthink: {think[:40]} | {verdict}",
+                outline=True,
             )
     return fig

@@ -1,9 +1,13 @@
 """A classical promptable segmenter (OpenCV GrabCut) for the embedded default.
 
-It gives real masks without SAM 2 weights: the box marks probable foreground (outside it is
-background), each positive point seeds a small disk of sure foreground, negative points sure
-background. GrabCut runs on a crop around the box (the box grown by ``context`` of its size)
-so cost does not grow with the image. Deterministic (OpenCV seeds its GMM k-means itself).
+It gives real masks without SAM 2 weights. The box marks probable foreground (outside it is
+background) and negative points sure background. Positive points, as SAM's points do,
+*select*: of what GrabCut finds in the box, only the connected parts that hold a positive point
+are kept, so a point on the background or on a neighbour gives the wrong mask instead of being
+outvoted by the box (docs/method.md §7). Without a box, positive points seed disks of sure
+foreground inside a probable-foreground radius. GrabCut runs on a crop around the box (the box
+grown by ``context`` of its size) so cost does not grow with the image. Deterministic (OpenCV
+seeds its GMM k-means itself).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class GrabCutConfig:
     context: float = 0.5  # crop = box grown by this fraction of its size on each side
     min_context: int = 8  # ... and by at least this many pixels
     points_only_radius: float = 0.15  # no box: probable foreground within this x image side
+    points_select: bool = True  # keep only the connected parts that hold a positive point
 
 
 class GrabCutSegmenter:
@@ -94,6 +99,8 @@ class GrabCutSegmenter:
             gc[:] = cv2.GC_PR_BGD
         gc[inside] = cv2.GC_PR_FGD
         for (px, py), lab in zip(prompt.points, prompt.labels, strict=True):
+            if lab == 1 and prompt.box is not None and self.cfg.points_select:
+                continue  # with a box, positive points select (below) rather than seed
             col = min(int(px), w - 1) - cx1
             row = min(int(py), h - 1) - cy1
             value = int(cv2.GC_FGD if lab == 1 else cv2.GC_BGD)
@@ -109,5 +116,24 @@ class GrabCutSegmenter:
             result = np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD))
             if prompt.box is not None:
                 result &= inside
+        if self.cfg.points_select:
+            result = self._select_by_points(result, prompt, cx1, cy1)
         full[cy1:cy2, cx1:cx2] = result
         return full
+
+    @staticmethod
+    def _select_by_points(
+        result: np.ndarray, prompt: InstancePrompt, cx1: int, cy1: int
+    ) -> np.ndarray:
+        """The connected components (8-neighbourhood) of ``result`` that hold a positive point;
+        ``result`` unchanged when the prompt has no positive point."""
+        seeds = [
+            (min(int(py) - cy1, result.shape[0] - 1), min(int(px) - cx1, result.shape[1] - 1))
+            for (px, py), lab in zip(prompt.points, prompt.labels, strict=True)
+            if lab == 1
+        ]
+        if not seeds:
+            return result
+        _, labels = cv2.connectedComponents(result.astype(np.uint8), connectivity=8)
+        keep = {int(labels[r, c]) for r, c in seeds if result[r, c]}
+        return np.isin(labels, sorted(keep)) if keep else np.zeros_like(result)

@@ -150,7 +150,8 @@ def match_vision_scale(model: Any, processor: Any, image_size: int) -> dict[str,
         for s in synthref_samples("val", 4, seed=0, cfg=SynthRefConfig(image_size=image_size))
     ]
     batch = processor.image_processor(images=images, return_tensors="pt")
-    out = visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"])
+    device = next(visual.parameters()).device
+    out = visual(batch["pixel_values"].to(device), grid_thw=batch["image_grid_thw"].to(device))
     factors = {"merger": target / float(out.pooler_output.std())}
     for i, feature in enumerate(out.deepstack_features):
         factors[f"deepstack_{i}"] = target / float(feature.std())

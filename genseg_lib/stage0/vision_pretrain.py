@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genseg_lib.data.synthref import COLOURS, SHAPES, SynthRefConfig, generate_split
+from genseg_lib.device import autocast, resolve_device
+from genseg_lib.stage0.batches import step_loader
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class VisionPretrainConfig:
     save_every: int = 250
     log_every: int = 100
     seed: int = 0
+    device: str = "auto"  # auto: CUDA when present (bf16 autocast), else CPU
+    workers: int = 0  # processes that build batches ahead (0: in the training process)
 
 
 @dataclass
@@ -57,6 +61,12 @@ class TokenTargets:
     cover: torch.Tensor
     box: torch.Tensor
     foreground: torch.Tensor
+
+    def to(self, device: torch.device) -> TokenTargets:
+        """The same targets on ``device``."""
+        return TokenTargets(
+            **{k: getattr(self, k).to(device) for k in TokenTargets.__dataclass_fields__}
+        )
 
 
 def token_targets(
@@ -135,6 +145,39 @@ def _stack(targets: list[TokenTargets]) -> TokenTargets:
     )
 
 
+class VisionBatches(torch.utils.data.Dataset):
+    """Item ``i``: pixel values, grid and token targets of step ``start + i`` (seeded by step)."""
+
+    def __init__(self, cfg: VisionPretrainConfig, processor: Any, image_size: int, start: int):
+        self.cfg, self.processor, self.start = cfg, processor, start
+        self.scene_cfg = SynthRefConfig(
+            image_size=image_size,
+            min_objects=cfg.min_objects,
+            max_objects=cfg.max_objects,
+            queries_per_scene=1,
+            query_weights={"attribute": 1.0},
+        )
+
+    def __len__(self) -> int:
+        return max(0, self.cfg.steps - self.start)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        seed = random.Random(f"vision-{cfg.seed}-{self.start + i}").randrange(2**31)
+        scenes = generate_split("train", cfg.batch_size, seed, self.scene_cfg)[: cfg.batch_size]
+        images = [s["image"] for s in scenes]
+        batch = self.processor.image_processor(images=images, return_tensors="pt")
+        grid = _grid(self.processor, batch["image_grid_thw"])
+        targets = _stack(
+            [token_targets(s["masks"], s["objects"], grid, cfg.min_cover) for s in scenes]
+        )
+        return {
+            "pixel_values": batch["pixel_values"],
+            "image_grid_thw": batch["image_grid_thw"],
+            **{k: getattr(targets, k) for k in TokenTargets.__dataclass_fields__},
+        }
+
+
 def pretrain_vision(
     model: Any, processor: Any, cfg: VisionPretrainConfig, state_path: Path, image_size: int
 ) -> list[dict[str, float]]:
@@ -143,8 +186,9 @@ def pretrain_vision(
     ``state_path`` holds the tower, heads, optimizer and step: a rerun resumes there, and a
     finished run only reloads the tower.
     """
-    visual = model.model.visual
-    heads = TokenHeads(model.config.text_config.hidden_size)
+    device = resolve_device(cfg.device)
+    visual = model.model.visual.to(device)
+    heads = TokenHeads(model.config.text_config.hidden_size).to(device)
     params = [*visual.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -152,7 +196,7 @@ def pretrain_vision(
     )
     start, history = 0, []
     if state_path.is_file():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=device)
         visual.load_state_dict(state["visual"])
         heads.load_state_dict(state["heads"])
         optimizer.load_state_dict(state["optimizer"])
@@ -175,27 +219,19 @@ def pretrain_vision(
         )
         tmp.replace(state_path)
 
-    scene_cfg = SynthRefConfig(
-        image_size=image_size,
-        min_objects=cfg.min_objects,
-        max_objects=cfg.max_objects,
-        queries_per_scene=1,
-        query_weights={"attribute": 1.0},
-    )
     visual.train()
     t0 = time.perf_counter()
-    for step in tqdm(
-        range(start, cfg.steps), desc="vision pretraining", initial=start, total=cfg.steps
+    batches = step_loader(VisionBatches(cfg, processor, image_size, start), cfg.workers)
+    for step, item in enumerate(
+        tqdm(batches, desc="vision pretraining", initial=start, total=cfg.steps), start
     ):
-        seed = random.Random(f"vision-{cfg.seed}-{step}").randrange(2**31)
-        scenes = generate_split("train", cfg.batch_size, seed, scene_cfg)[: cfg.batch_size]
-        batch = processor.image_processor(images=[s["image"] for s in scenes], return_tensors="pt")
-        grid = _grid(processor, batch["image_grid_thw"])
-        targets = _stack(
-            [token_targets(s["masks"], s["objects"], grid, cfg.min_cover) for s in scenes]
-        )
-        features = visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
-        parts = heads.losses(features, targets)
+        batch = {k: item.pop(k) for k in ("pixel_values", "image_grid_thw")}
+        targets = TokenTargets(**item).to(device)
+        with autocast(device):
+            features = visual(
+                batch["pixel_values"].to(device), grid_thw=batch["image_grid_thw"].to(device)
+            ).pooler_output
+        parts = heads.losses(features.float(), targets)
         loss = (
             parts["colour"]
             + parts["shape"]

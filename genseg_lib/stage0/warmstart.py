@@ -29,15 +29,19 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from trl.data_utils import prepare_multimodal_messages  # imported once, before workers fork
 
-from genseg_lib.answer import format_answer, parse_answer
+from genseg_lib.answer import parse_answer
 from genseg_lib.data import Sample
 from genseg_lib.data.synthref import GENERATOR_VERSION, SynthRefConfig, synthref_samples
+from genseg_lib.device import autocast, resolve_device
 from genseg_lib.evaluate.metrics import BoxAccumulator
 from genseg_lib.models.prompt import build_messages
 from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for
 from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
+from genseg_lib.stage0.batches import step_loader
+from genseg_lib.stage0.labels import label_text
 from genseg_lib.stage0.prompter import (
     ANSWER_TOKENS,
     PrompterSpec,
@@ -63,8 +67,10 @@ class WarmStartConfig:
     warmup: int = 100
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
-    multi_share: float = 0.07  # phase 2 query mix: small shares GRPO can build on
-    no_target_share: float = 0.07
+    labels: str = "grounding"  # grounding (box-only points, stage 0) | oracle (reference B)
+    multi_share: float = 0.08  # phase 2 query mix: small shares GRPO can build on
+    no_target_share: float = 0.04
+    multi_list_share: float = 0.5  # multi-target grounding labels that list every target
     max_objects: int = 4
     eval_every: int = 500
     eval_samples: int = 64
@@ -72,6 +78,8 @@ class WarmStartConfig:
     seed: int = 0
     time_limit_min: float | None = None  # stop (and save) after this many minutes
     init: str | None = None  # continue supervised training of this checkpoint (the control run)
+    device: str = "auto"  # auto: CUDA when present (bf16 autocast), else CPU
+    workers: int = 0  # processes that build batches ahead (0: in the training process)
 
 
 def phase_config(cfg: WarmStartConfig, step: int) -> SynthRefConfig:
@@ -96,27 +104,20 @@ def phase_config(cfg: WarmStartConfig, step: int) -> SynthRefConfig:
     )
 
 
-def target_text(sample: Sample, coord_frame: str = "norm1000") -> str:
-    """The supervised answer: the query restated as reasoning, then the GT prompts."""
-    return format_answer(
-        oracle_instances(sample.instance_masks()),
-        sample.image_size,
-        coord_frame=coord_frame,
-        think=sample.query,
-    )
-
-
 def training_batch(
-    processor: Any, samples: Sequence[Sample], coord_frame: str = "norm1000"
+    processor: Any,
+    samples: Sequence[Sample],
+    coord_frame: str = "norm1000",
+    label_kind: str = "grounding",
+    multi_list_share: float = 0.5,
 ) -> dict[str, torch.Tensor]:
-    """Left-padded inputs with labels only on the answer (and its closing ``<|im_end|>``)."""
-    from trl.data_utils import prepare_multimodal_messages
-
+    """Left-padded inputs with labels only on the answer (and its closing ``<|im_end|>``);
+    answers follow the label rules of `genseg_lib.stage0.labels`."""
     texts, answer_lengths, images = [], [], []
     tok = processor.tokenizer
     for s in samples:
         image = s.load_image()
-        answer = target_text(s, coord_frame)
+        answer = label_text(s, label_kind, coord_frame, multi_list_share)
         chat = prepare_multimodal_messages(build_messages(s.query, coord_frame), images=[image])
         prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         texts.append(prompt + answer + tok.eos_token)
@@ -128,6 +129,26 @@ def training_batch(
         labels[row, -n:] = batch["input_ids"][row, -n:]
     batch["labels"] = labels
     return batch
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``i`` is the training batch of step ``start + i``, built from that step's own seed:
+    workers can build batches ahead in parallel, and a resumed run sees the same batches."""
+
+    def __init__(self, cfg: WarmStartConfig, processor: Any, coord_frame: str, start: int):
+        self.cfg, self.processor, self.coord_frame, self.start = cfg, processor, coord_frame, start
+
+    def __len__(self) -> int:
+        return max(0, self.cfg.steps - self.start)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        step, cfg = self.start + i, self.cfg
+        seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
+        samples = synthref_samples("train", cfg.batch_size, seed=seed, cfg=phase_config(cfg, step))
+        batch = training_batch(
+            self.processor, samples, self.coord_frame, cfg.labels, cfg.multi_list_share
+        )
+        return dict(batch)
 
 
 @torch.no_grad()
@@ -216,11 +237,12 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
 
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     if (last / STATE).is_file():
         model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(last)
-        state = torch.load(last / STATE, weights_only=False)
+        state = torch.load(last / STATE, weights_only=False, map_location="cpu")
         start, log = state["step"], state["log"]
         LOG.info("resuming the warm start from step %d (%s)", start, last)
     elif cfg.init:
@@ -237,6 +259,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 batch_size=cfg.batch_size,
                 save_every=cfg.save_every,
                 seed=cfg.seed,
+                device=cfg.device,
             )
             state_path = out.parent / (out.name + "-vision.pt")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +267,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 model, processor, vision_cfg, state_path, spec.image_size
             )
             match_vision_scale(model, processor, spec.image_size)
-    model.train()
+    model.to(device).train()
     frame = coord_frame_for(model.config.model_type)
     write_run_info(
         out,
@@ -267,16 +290,13 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     )
     # minutes in the curve count all invocations
     t0 = time.perf_counter() - 60 * (log["history"][-1]["minutes"] if log["history"] else 0.0)
-    bar = tqdm(range(start, cfg.steps), desc="warm start", initial=start, total=cfg.steps)
+    batches = step_loader(StepBatches(cfg, processor, frame, start), cfg.workers)
+    bar = tqdm(batches, desc="warm start", initial=start, total=cfg.steps)
     losses: list[float] = []
     done = start
-    for step in bar:
-        rng_seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
-        samples = synthref_samples(
-            "train", cfg.batch_size, seed=rng_seed, cfg=phase_config(cfg, step)
-        )
-        batch = training_batch(processor, samples, frame)
-        loss = model(**batch).loss
+    for step, batch in enumerate(bar, start):
+        with autocast(device):
+            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -303,7 +323,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             _save(model, processor, optimizer, scheduler, done, last, log)
             LOG.info("time limit reached at step %d", done)
             break
-    model.to(torch.bfloat16).save_pretrained(out)
+    model.to("cpu", torch.bfloat16).save_pretrained(out)
     processor.save_pretrained(out)
     (out / "warmstart.json").write_text(
         json.dumps(

@@ -9,6 +9,7 @@ rewards read a completion exactly as evaluation does.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,3 +83,21 @@ def to_hf_dataset(
     return datasets.Dataset.from_list(
         [sample_record(s, coord_frame, image_processor) for s in samples], features=FEATURES
     )
+
+
+def oversample_no_target(samples: Sequence[Sample], share: float, seed: int) -> list[Sample]:
+    """Every target sample, plus no-target samples drawn (seeded; with replacement when the
+    pool is too small) so that they make up ``share`` of the result — GRPO only learns to
+    abstain from groups that contain no-target prompts."""
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"no_target_share must be in [0, 1), got {share}")
+    targets = [s for s in samples if not s.no_target]
+    pool = [s for s in samples if s.no_target]
+    n = round(share / (1.0 - share) * len(targets))
+    if n and not pool:
+        raise ValueError(f"no_target_share={share} but the training set has no no-target sample")
+    rng = random.Random(seed)
+    drawn = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
+    mixed = targets + drawn
+    rng.shuffle(mixed)
+    return mixed

@@ -26,7 +26,7 @@ from genseg_lib.data import load_dataset, select_samples
 from genseg_lib.models.vlm import coord_frame_for, load_model_and_processor
 from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.factory import build_segmenter
-from genseg_lib.train.dataset import to_hf_dataset
+from genseg_lib.train.dataset import oversample_no_target, to_hf_dataset
 from genseg_lib.train.rewards import PRESETS, RewardFn, build_rewards
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ class GenSegArguments:
     )
     query_types: list[str] | None = field(
         default=None, metadata={"help": "train only on these query types (e.g. SynthRef's spatial)"}
+    )
+    no_target_share: float | None = field(
+        default=None,
+        metadata={"help": "resample so that no-target queries are this share of the prompts"},
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(PRESETS["genseg-r1"]),
@@ -166,6 +170,8 @@ def build_trainer(
     if args.query_types:
         samples = [s for s in samples if s.query_type in args.query_types]
     samples = select_samples(samples, args.limit, grpo.seed)
+    if args.no_target_share is not None:
+        samples = oversample_no_target(samples, args.no_target_share, grpo.seed)
     dataset = to_hf_dataset(samples, frame, processor.image_processor)
     segmenter = None
     if "sam_mask_iou" in args.reward_funcs:

@@ -1,9 +1,11 @@
 """Experiment helpers: subset metrics from an evaluation, seed spread tables, galleries,
 GRPO settings as typed recipe overrides."""
 
+import json
 import math
 
 import pytest
+import torch
 
 from genseg_lib.analysis.experiments import SINGLE_TARGET_TYPES
 from genseg_lib.analysis.runs import answers_from_runs, subset_summary
@@ -48,12 +50,12 @@ def test_mean_spread_and_seed_table():
 def test_grpo_completions_fit_a_two_object_answer():
     """A completion cut at max_completion_length can never earn the multi-target rewards."""
     from genseg_lib.analysis.experiments import GRPOSettings
+    from genseg_lib.stage0.labels import label_text
     from genseg_lib.stage0.prompter import build_domain_tokenizer
-    from genseg_lib.stage0.warmstart import target_text
 
     tok = build_domain_tokenizer()
     two = [s for s in synthref_samples("val", 200, seed=0) if len(s.gt_masks) == 2]
-    longest = max(len(tok.encode(target_text(s))) + 1 for s in two)  # + <|im_end|>
+    longest = max(len(tok.encode(label_text(s, "oracle"))) + 1 for s in two)  # + <|im_end|>
     assert two and longest <= GRPOSettings().max_completion_length
 
 
@@ -62,13 +64,23 @@ def test_grpo_settings_are_recipe_overrides():
     from genseg_lib.train.grpo import recipe_settings
 
     settings = GRPOSettings(
-        max_steps=40, num_generations=4, prompts_per_step=3, extra={"beta": 0.2}
+        max_steps=40,
+        num_generations=4,
+        prompts_per_step=3,
+        no_target_share=0.3,
+        device="cpu",
+        extra={"beta": 0.2},
     )
     args, grpo = recipe_settings("genseg-r1-g", {**settings.overrides(), "model": "m"})
     assert grpo.per_device_train_batch_size == 12 and grpo.num_generations == 4
     assert grpo.save_steps == 10 and grpo.use_cpu and not grpo.gradient_checkpointing
     assert grpo.beta == 0.2 and grpo.lr_scheduler_type == "constant"
     assert args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
+    assert args.no_target_share == 0.3
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            GRPOSettings(device="cuda").overrides()
+        assert GRPOSettings(device="auto").overrides()["use_cpu"] is True
 
 
 def test_stage0_table_sets_scores_beside_targets(tmp_path):
@@ -86,8 +98,63 @@ def test_stage0_table_sets_scores_beside_targets(tmp_path):
     }
     (tmp_path / "warmstart.json").write_text(json.dumps(info))
     t = stage0_table(tmp_path, summary)
-    assert t["metric"].tolist() == ["box_mIoU", "gIoU"]
-    assert t["target"].tolist() == [60.0, 50.0] and t["measured"].tolist() == [64.0, 48.0]
-    assert t["met"].tolist() == [True, False] and set(t["n"]) == {435}
+    assert t["metric"].tolist() == ["box_mIoU"]
+    assert t["target"].tolist() == [50.0] and t["measured"].tolist() == [64.0]
+    assert t["met"].tolist() == [True] and set(t["n"]) == {435}
+    t = stage0_table(tmp_path, {"n_samples": 435, "overall": {"box_mIoU": 0.499}})
+    assert t["met"].tolist() == [False]
     assert t["trained"][0].startswith("1500 vision-pretraining steps + 7500 supervised steps")
     assert "30 min" in t["trained"][0]
+
+
+def summ(**overall):
+    return {"n_samples": 10, "overall": overall}
+
+
+def test_grpo_goals_hand_computed():
+    from genseg_lib.analysis.experiments import grpo_goals
+
+    base = {
+        "single": summ(box_mIoU=0.52, gIoU=0.40),
+        "no_target": summ(N_acc=0.10),
+        "targets": summ(T_acc=0.99),
+        "multi": summ(target_mIoU=0.30),
+    }
+    stage1 = {"single": [summ(gIoU=0.50), summ(gIoU=0.46)]}  # mean 48: +8 over base
+    stage2 = {
+        "single": [summ(gIoU=0.47), summ(gIoU=0.47)],
+        "no_target": [summ(N_acc=0.9), summ(N_acc=0.7)],
+        "targets": [summ(T_acc=0.95), summ(T_acc=0.93)],
+        "multi": [summ(target_mIoU=0.45), summ(target_mIoU=0.35)],
+    }
+    control = {"single": [summ(gIoU=0.44), summ(gIoU=0.44)]}
+    g = grpo_goals(base, stage1, stage2, control, [0.92, 0.90]).set_index("measure")
+    assert (
+        g.loc["single-target box mIoU", "measured"] == pytest.approx(52)
+        and g.loc["single-target box mIoU", "met"]
+    )
+    assert g.loc["single-target gIoU, GRPO - base", "measured"] == pytest.approx(8)
+    assert g.loc["single-target gIoU, GRPO - base", "met"]
+    assert g.loc["single-target gIoU, GRPO - control A", "measured"] == pytest.approx(4)
+    assert not g.loc["single-target gIoU, GRPO - control A", "met"]
+    assert g.loc["points inside the mask, stage 1", "measured"] == pytest.approx(91)
+    assert g.loc["N-acc before", "met"] and g.loc[
+        "N-acc after stage 2", "measured"
+    ] == pytest.approx(80)
+    assert g.loc["T-acc after stage 2", "measured"] == pytest.approx(94)
+    assert g.loc["multi-target target mIoU, stage 2 - base", "measured"] == pytest.approx(10)
+    assert g.loc["single-target gIoU, stage 2 - stage 1", "measured"] == pytest.approx(-1)
+    assert not g.loc["single-target gIoU, stage 2 - stage 1", "met"]
+
+
+def test_points_inside_rate_counts_points_in_the_gt(tmp_path):
+    from genseg_lib.analysis.runs import points_inside_rate
+
+    samples = [s for s in synthref_samples("val", 40, seed=0) if len(s.gt_masks) == 1][:4]
+    evaluate(samples, OraclePrompter(), GrabCutSegmenter(), tmp_path / "run")
+    assert points_inside_rate(tmp_path / "run", samples) == 1.0  # oracle points are interior
+    path = tmp_path / "run" / "predictions.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    lines[0]["instances"][0]["points"] = [[0.5, 0.5], [0.5, 0.5]]  # corner: background
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert points_inside_rate(tmp_path / "run", samples) == pytest.approx(6 / 8)

@@ -218,3 +218,22 @@ def test_loader_errors(tmp_path):
     write_synthref(tmp_path, 20, seed=0)
     with pytest.raises(DataError, match="unknown split 'dev'"):
         load_dataset("synthref", tmp_path, "dev")
+
+
+def test_off_centre_scenes_are_a_third_and_named_in_the_source():
+    from genseg_lib.data.synthref import CENTRED_SHAPES, OFF_CENTRE_SHAPES
+
+    samples = synthref_samples("train", 1200, seed=3)
+    by_scene = {}
+    for s in samples:
+        by_scene.setdefault(s.source["scene_id"], set()).update(s.source["target_shapes"])
+    kinds = [
+        "off" if shapes <= set(OFF_CENTRE_SHAPES) else "on"
+        for shapes in by_scene.values()
+        if shapes
+    ]
+    assert all(
+        set(s.source["target_shapes"]) <= {*CENTRED_SHAPES, *OFF_CENTRE_SHAPES} for s in samples
+    )
+    assert 0.27 < kinds.count("off") / len(kinds) < 0.43
+    assert {t for s in samples for t in s.source["target_shapes"]} >= set(OFF_CENTRE_SHAPES)

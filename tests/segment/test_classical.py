@@ -6,7 +6,7 @@ import pytest
 from genseg_lib.data.synthref import synthref_samples
 from genseg_lib.evaluate.metrics import SegmentationAccumulator
 from genseg_lib.segment import InstancePrompt
-from genseg_lib.segment.classical import GrabCutSegmenter
+from genseg_lib.segment.classical import GrabCutConfig, GrabCutSegmenter
 from genseg_lib.segment.oracle import oracle_prompts
 
 
@@ -64,3 +64,30 @@ def test_oracle_iou_on_synthref():
         masks = seg.segment([s.image], [oracle_prompts(s.instance_masks(), "box+2pt")])[0]
         acc.add(np.logical_or.reduce(masks), s.gt_mask())
     assert acc.result()["gIoU"] > 0.95
+
+
+def ring_scene():
+    from genseg_lib.data.synthref.scenes import SceneObject, render_shape
+
+    rng = np.random.default_rng(1)
+    img = rng.normal(120, 6, (96, 96, 3)).clip(0, 255).astype(np.uint8)
+    truth = render_shape(SceneObject("ring", "red", "large", (48.0, 48.0), 30.0, 0.0), 96)
+    img[truth] = (200, 40, 40)
+    return img, truth
+
+
+def test_points_select_the_object_they_are_on():
+    """As SAM's points do: two points on the ring give the ring; two points in its hole (the
+    box centre) select background, not the ring; the box alone still gives the ring."""
+    img, truth = ring_scene()
+    seg = GrabCutSegmenter()
+    box = (18.0, 18.0, 78.0, 78.0)
+    on = InstancePrompt(box=box, points=((48.5, 22.5), (74.5, 48.5)))
+    hole = InstancePrompt(box=box, points=((48.0, 48.0), (48.0, 54.0)))
+    masks = seg.segment([img] * 3, [[on], [hole], [InstancePrompt(box=box)]])
+    iou = [(m[0] & truth).sum() / (m[0] | truth).sum() for m in masks]
+    assert iou[0] > 0.95 and iou[2] > 0.95
+    assert iou[1] < 0.05
+    unselected = GrabCutSegmenter(GrabCutConfig(points_select=False))
+    (m,) = unselected.segment([img], [[hole]])[0]
+    assert (m & truth).sum() / (m | truth).sum() > 0.5  # without selection the box wins

@@ -80,7 +80,7 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
     options = GenerationOptions(max_new_tokens=6, do_sample=True)
     texts, _ = vlm.generate([img], ["the red circle"], options)
     # the exact words the seeded, untrained prompter samples from its domain vocabulary
-    assert texts == [' Thatx All lavender six"bbox_2d"']
+    assert texts == [" Rightmost sharp shapes from And with"]
     chat = vlm.processor.apply_chat_template(
         vlm.messages("the red circle", img), tokenize=False, add_generation_prompt=True
     )

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from genseg_lib.data.synthref import GENERATOR_VERSION, synthref_samples
+from genseg_lib.stage0.labels import label_text
 from genseg_lib.stage0.prompter import build_synthref_prompter
 from genseg_lib.stage0.warmstart import (
     STATE,
     WarmStartConfig,
     phase_config,
-    target_text,
     training_batch,
     warm_start,
 )
@@ -20,12 +20,13 @@ from genseg_lib.stage0.warmstart import (
 def test_labels_cover_exactly_the_answer():
     _, processor = build_synthref_prompter()
     samples = synthref_samples("val", 3, seed=0)
-    batch = training_batch(processor, samples)
     tok = processor.tokenizer
-    for row, s in enumerate(samples):
-        labelled = batch["labels"][row][batch["labels"][row] != -100]
-        assert tok.decode(labelled) == target_text(s) + "<|im_end|>"
-    assert target_text(samples[0]).startswith(f"<think>{samples[0].query}</think>")
+    for kind in ("grounding", "oracle"):
+        batch = training_batch(processor, samples, label_kind=kind)
+        for row, s in enumerate(samples):
+            labelled = batch["labels"][row][batch["labels"][row] != -100]
+            assert tok.decode(labelled) == label_text(s, kind) + "<|im_end|>"
+    assert label_text(samples[0]).startswith(f"<think>{samples[0].query}</think>")
 
 
 def test_curriculum_phases():
@@ -109,3 +110,20 @@ def test_cli_command_runs_a_few_steps(tmp_path):
     assert info["config"]["vision_steps"] == 1 and len(info["vision_history"]) == 1
     run = json.loads((tmp_path / "cli" / "run.json").read_text())
     assert run["kind"] == "warmstart" and run["settings"]["steps"] == 2 and run["seed"] == 0
+
+
+def test_batches_are_the_same_with_workers_and_after_resume():
+    from genseg_lib.stage0.batches import step_loader
+    from genseg_lib.stage0.warmstart import StepBatches
+
+    _, processor = build_synthref_prompter()
+    cfg = WarmStartConfig(steps=5, single_object_steps=2, batch_size=2)
+    inline = list(step_loader(StepBatches(cfg, processor, "norm1000", 0), workers=0))
+    parallel = list(step_loader(StepBatches(cfg, processor, "norm1000", 0), workers=2))
+    resumed = list(step_loader(StepBatches(cfg, processor, "norm1000", 3), workers=0))
+    assert len(inline) == 5 and len(resumed) == 2
+    for a, b in zip(inline, parallel, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for a, b in zip(inline[3:], resumed, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(inline[0]["input_ids"], inline[1]["input_ids"])

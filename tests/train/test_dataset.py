@@ -62,3 +62,21 @@ def test_frame_columns_follow_the_policy(data_root):
     assert ds[0]["frame_size"] == [32, 32]
     with pytest.raises(ValueError, match="image processor"):
         to_hf_dataset(samples, "pixels")
+
+
+def test_oversample_no_target_reaches_the_share():
+    from genseg_lib.train.dataset import oversample_no_target
+
+    samples = synthref_samples("train", 300, seed=0)
+    n_targets = sum(not s.no_target for s in samples)
+    mixed = oversample_no_target(samples, 0.3, seed=1)
+    share = sum(s.no_target for s in mixed) / len(mixed)
+    assert abs(share - 0.3) < 0.01 and sum(not s.no_target for s in mixed) == n_targets
+    assert [s.sample_id for s in mixed] == [
+        s.sample_id for s in oversample_no_target(samples, 0.3, seed=1)
+    ]
+    assert not any(s.no_target for s in oversample_no_target(samples, 0.0, seed=1))
+    with pytest.raises(ValueError, match="no no-target sample"):
+        oversample_no_target([s for s in samples if not s.no_target], 0.3, seed=1)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        oversample_no_target(samples, 1.0, seed=1)

@@ -24,7 +24,9 @@ from genseg_lib.data.synthref.queries import (
     resolve,
 )
 from genseg_lib.data.synthref.scenes import (
+    CENTRED_SHAPES,
     COLOURS,
+    OFF_CENTRE_SHAPES,
     SHAPES,
     SIZES,
     SceneObject,
@@ -35,6 +37,8 @@ from genseg_lib.data.synthref.scenes import (
 
 __all__ = [
     "ANNOTATION_FILE",
+    "CENTRED_SHAPES",
+    "OFF_CENTRE_SHAPES",
     "COLOURS",
     "COLOUR_PROPERTIES",
     "EXTREMES",

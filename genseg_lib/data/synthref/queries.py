@@ -20,6 +20,11 @@ SHAPE_PROPERTIES = {
     "star": "five sharp points",
     "ellipse": "an oval outline",
     "hexagon": "six sides",
+    "ring": "a hole in the middle",
+    "crescent": "the outline of a new moon",
+    "arc": "the form of a rainbow",
+    "cup": "the form of the letter U",
+    "corner": "the form of the letter L",
 }
 COLOUR_PROPERTIES = {
     "red": "the colour of a ripe tomato",

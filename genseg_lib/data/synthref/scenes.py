@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-SHAPES = ("circle", "square", "triangle", "star", "ellipse", "hexagon")
+# shapes whose box centre lies on the object (convex or star-shaped about their centre) ...
+CENTRED_SHAPES = ("circle", "square", "triangle", "star", "ellipse", "hexagon")
+# ... and shapes whose box centre is off the object: a box-centre point prompt misses them
+OFF_CENTRE_SHAPES = ("ring", "crescent", "arc", "cup", "corner")
+SHAPES = CENTRED_SHAPES + OFF_CENTRE_SHAPES
 COLOURS = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),
@@ -31,6 +35,7 @@ class SynthRefConfig:
     small_radius: tuple[float, float] = (0.07, 0.10)  # fraction of the image side
     large_radius: tuple[float, float] = (0.14, 0.20)
     min_visible: float = 0.7  # mild occlusion: each object keeps >= 70 % of its area
+    off_centre_scenes: float = 0.35  # share of scenes drawn from OFF_CENTRE_SHAPES only
     queries_per_scene: int = 2
     query_weights: dict[str, float] = field(
         default_factory=lambda: {
@@ -109,10 +114,39 @@ def render_shape(obj: SceneObject, side: int) -> np.ndarray:
             cv2.LINE_8,
             4,
         )
+    elif obj.shape in OFF_CENTRE_SHAPES:
+        return _off_centre_mask(obj, side)
     else:
         pts = np.round(_vertices(obj.shape, cx, cy, obj.radius, obj.angle) * s).astype(np.int32)
         cv2.fillPoly(canvas, [pts], 1, cv2.LINE_8, 4)
     return canvas.astype(bool)
+
+
+def _off_centre_mask(obj: SceneObject, side: int) -> np.ndarray:
+    """Shapes defined in the object's own frame (``u`` along its angle, ``v`` across, both in
+    units of its radius), evaluated at pixel centres:
+
+    - ring: an annulus, hole radius 0.55;
+    - crescent: the unit disc minus a disc of radius 0.8 shifted by 0.45 along ``u``;
+    - arc: the half of a thick annulus (radii 0.55..1) with ``v`` <= 0.15;
+    - cup (U): a thick bottom bar and two side bars around an open middle;
+    - corner (L): a vertical bar on the left and a horizontal bar at the bottom.
+    """
+    yy, xx = np.mgrid[:side, :side] + 0.5
+    dx, dy = (xx - obj.centre[0]) / obj.radius, (yy - obj.centre[1]) / obj.radius
+    c, s = math.cos(obj.angle), math.sin(obj.angle)
+    u, v = c * dx + s * dy, -s * dx + c * dy
+    r = np.hypot(u, v)
+    if obj.shape == "ring":
+        return (r <= 1.0) & (r >= 0.55)
+    if obj.shape == "crescent":
+        return (r <= 1.0) & (np.hypot(u - 0.45, v) > 0.8)
+    if obj.shape == "arc":
+        return (r <= 1.0) & (r >= 0.55) & (v <= 0.15)
+    inside = (np.abs(u) <= 0.85) & (np.abs(v) <= 0.85)
+    if obj.shape == "cup":
+        return inside & ((v >= 0.35) | (np.abs(u) >= 0.4))
+    return inside & ((u <= -0.35) | (v >= 0.35))  # corner
 
 
 def _background(rng: np.random.Generator, side: int) -> np.ndarray:
@@ -141,6 +175,7 @@ def _place_objects(
     n_target = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     objects: list[SceneObject] = []
     visible: list[np.ndarray] = []
+    shapes = OFF_CENTRE_SHAPES if rng.random() < cfg.off_centre_scenes else CENTRED_SHAPES
     for _ in range(n_target * 30):
         if len(objects) == n_target:
             break
@@ -149,7 +184,7 @@ def _place_objects(
         radius = rng.uniform(lo, hi) * side
         margin = radius + 1
         obj = SceneObject(
-            shape=SHAPES[int(rng.integers(len(SHAPES)))],
+            shape=shapes[int(rng.integers(len(shapes)))],
             colour=list(COLOURS)[int(rng.integers(len(COLOURS)))],
             size=size,
             centre=(rng.uniform(margin, side - margin), rng.uniform(margin, side - margin)),

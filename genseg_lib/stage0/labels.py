@@ -1,0 +1,57 @@
+"""What stage 0 is supervised on — the labels a box-grounding dataset such as RefCOCO holds,
+never what the segmenter prefers (docs/method.md §7).
+
+``grounding`` (the stand-in for Qwen3-VL Instruct's pretraining): the tight box of a referred
+object and two points placed from that box alone (`box_centre_points`); for a multi-target
+query only the first referred object (the one drawn first in the scene), except for a small
+deterministic share of queries that list every target; an explicit ``[]`` for a no-target
+query. GRPO then has to learn interior points, "find all" and abstention from rewards.
+
+``oracle`` (reference B, privileged labels the paper never uses): every referred object with
+its tight box and two interior points from the GT mask (docs/method.md §3).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from genseg_lib.answer import Instance, format_answer
+from genseg_lib.data import Sample
+from genseg_lib.segment.oracle import box_centre_instances, oracle_instances
+
+LABEL_KINDS = ("grounding", "oracle")
+
+
+def lists_all_targets(sample: Sample, share: float) -> bool:
+    """Whether a multi-target sample's grounding label lists every target: a fixed share of
+    samples, chosen by a hash of the sample id (the same sample, the same choice)."""
+    return zlib.crc32(sample.sample_id.encode()) / 2**32 < share
+
+
+def label_instances(sample: Sample, kind: str, multi_list_share: float) -> list[Instance]:
+    """The instances the supervised answer for ``sample`` holds (empty for no target)."""
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"unknown label kind {kind!r}; expected one of {LABEL_KINDS}")
+    masks = sample.instance_masks()
+    if kind == "oracle":
+        return oracle_instances(masks)
+    instances = box_centre_instances(masks)
+    if len(instances) > 1 and not lists_all_targets(sample, multi_list_share):
+        instances = instances[:1]
+    return instances
+
+
+def label_text(
+    sample: Sample,
+    kind: str = "grounding",
+    coord_frame: str = "norm1000",
+    multi_list_share: float = 0.5,
+) -> str:
+    """The supervised answer text: the query restated as reasoning, then the label's
+    instances in ``coord_frame``."""
+    return format_answer(
+        label_instances(sample, kind, multi_list_share),
+        sample.image_size,
+        coord_frame=coord_frame,
+        think=sample.query,
+    )

@@ -1,0 +1,79 @@
+"""Stage-0 label rules: boxes and box-only points (never from the segmenter or the mask's
+interior), one object for most multi-target queries, [] for no target; oracle labels for the
+reference."""
+
+import numpy as np
+import pytest
+
+from genseg_lib.answer import parse_answer
+from genseg_lib.data import Sample
+from genseg_lib.data.synthref.scenes import SceneObject, render_shape
+from genseg_lib.masks import rle_encode
+from genseg_lib.segment.oracle import oracle_instances
+from genseg_lib.stage0.labels import label_instances, label_text, lists_all_targets
+
+
+def sample(masks, sid="s/0"):
+    return Sample(
+        sample_id=sid,
+        query="q",
+        gt_masks=[rle_encode(m) for m in masks],
+        width=100,
+        height=100,
+        image=np.zeros((100, 100, 3), np.uint8),
+        no_target=not masks,
+    )
+
+
+def rect(y1, y2, x1, x2):
+    m = np.zeros((100, 100), bool)
+    m[y1:y2, x1:x2] = True
+    return m
+
+
+def test_grounding_points_come_from_the_box_alone():
+    # an L-shaped mask whose box is 10..50 x 20..60: points at the box centre and 0.1 x the
+    # box height below it, wherever the mask is
+    m = rect(20, 60, 10, 20) | rect(50, 60, 10, 50)
+    (inst,) = label_instances(sample([m]), "grounding", 0.5)
+    assert inst.box == (10.0, 20.0, 50.0, 60.0)
+    assert inst.points == ((30.0, 40.0), (30.0, 44.0))
+    assert not any(m[int(y), int(x)] for x, y in inst.points)  # both miss the L
+    (oracle,) = label_instances(sample([m]), "oracle", 0.5)
+    assert oracle.box == inst.box and all(m[int(y), int(x)] for x, y in oracle.points)
+
+
+def test_off_centre_shapes_have_their_box_centre_off_the_mask():
+    for shape in ("ring", "crescent", "arc", "cup", "corner"):
+        for angle in (0.0, 1.3, 2.9, 4.4):
+            m = render_shape(SceneObject(shape, "red", "large", (64.0, 64.0), 24.0, angle), 128)
+            ys, xs = np.nonzero(m)
+            cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+            assert not m[int(cy), int(cx)], (shape, angle)
+            assert m.sum() > 400  # a real object, not a sliver
+
+
+def test_multi_target_labels_one_object_unless_listed():
+    a, b = rect(10, 30, 10, 30), rect(60, 90, 50, 80)
+    listed = [s for s in (sample([a, b], f"s/{i}") for i in range(400))]
+    counts = [len(label_instances(s, "grounding", 0.25)) for s in listed]
+    assert set(counts) == {1, 2}
+    assert abs(np.mean(np.array(counts) == 2) - 0.25) < 0.06  # the share that lists all
+    one = next(s for s in listed if not lists_all_targets(s, 0.25))
+    assert label_instances(one, "grounding", 0.25)[0].box == (10.0, 10.0, 30.0, 30.0)  # first
+    assert all(len(label_instances(s, "grounding", 0.0)) == 1 for s in listed[:20])
+    assert len(label_instances(listed[0], "oracle", 0.0)) == 2  # the reference lists all
+
+
+def test_no_target_label_is_an_empty_answer():
+    text = label_text(sample([]))
+    assert text.endswith("<answer>[]</answer>") and parse_answer(text, (100, 100)).no_target
+
+
+def test_labels_round_trip_through_the_parser():
+    m = rect(20, 60, 10, 20) | rect(50, 60, 10, 50)
+    ans = parse_answer(label_text(sample([m]), "oracle"), (100, 100))
+    want = oracle_instances([m])[0]
+    assert ans.format_ok and ans.instances[0].box == pytest.approx(want.box, abs=0.1)
+    with pytest.raises(ValueError, match="label kind"):
+        label_text(sample([m]), "segmenter")
