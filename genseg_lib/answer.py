@@ -174,6 +174,10 @@ def _instance_from_item(
     return Instance(box=(x1, y1, x2, y2), points=tuple(points)), None
 
 
+MAX_JSON_ATTEMPTS = 32  # opening brackets tried as the start of the answer's JSON
+MAX_JSON_CHARS = 65_536  # longest JSON value read (a 16-instance answer is about 2 KB)
+
+
 def _find_json(text: str) -> tuple[Any, str | None]:
     """Decode the first JSON value in ``text`` (code fences and trailing text tolerated)."""
     fence = _FENCE_RE.search(text)
@@ -186,10 +190,16 @@ def _find_json(text: str) -> tuple[Any, str | None]:
         return json.loads(stripped), None
     except _JSON_ERRORS:
         pass
+    # Bounded, so that adversarial text stays linear: a failed decode's error message costs
+    # time proportional to its position, so each attempt sees a window, and only the first
+    # MAX_JSON_ATTEMPTS opening brackets are tried.
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[\[{]", stripped):
+    for k, match in enumerate(re.finditer(r"[\[{]", stripped)):
+        if k == MAX_JSON_ATTEMPTS:
+            return None, f"no JSON list or object in the first {MAX_JSON_ATTEMPTS} brackets"
+        window = stripped[match.start() : match.start() + MAX_JSON_CHARS]
         try:
-            value, _ = decoder.raw_decode(stripped, match.start())
+            value, _ = decoder.raw_decode(window)
         except _JSON_ERRORS:
             continue
         return value, None

@@ -251,3 +251,24 @@ def test_pixel_frame_of_a_resized_input():
     assert ans.instances[0].box == (200.0, 400.0, 600.0, 480.0)  # y2 800 clipped to 480
     text = format_answer(ans.instances, SIZE, "pixels", frame_size=(320, 240))
     assert '"bbox_2d": [100, 200, 300, 240]' in text
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["[" * 1_000_000, "{" * 1_000_000, "[{" * 500_000, '{"a": [' * 150_000, "[1, " * 250_000],
+)
+def test_adversarial_megabyte_parses_fast(junk):
+    """Unbalanced brackets once cost quadratic time (1 MB of '{' took minutes): now bounded."""
+    import time
+
+    for text in (junk, f"<think>x</think><answer>{junk}</answer>"):
+        start = time.perf_counter()
+        ans = parse_answer(text, (100, 100))
+        assert time.perf_counter() - start < 0.1
+        assert not ans.format_ok and not ans.instances and ans.error
+
+
+def test_answer_after_a_few_stray_brackets_is_still_found():
+    text = '[[ {{ <answer>[{"bbox_2d": [100, 200, 300, 400], "points": [[150, 250], [200, 300]]}]</answer>'
+    ans = parse_answer(text, (1000, 1000))
+    assert ans.instances and ans.instances[0].box == (100.0, 200.0, 300.0, 400.0)
