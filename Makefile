@@ -1,6 +1,7 @@
 # GenSeg-R1 research repo. `make reproduce` and `make test` do all set-up on a fresh machine.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# the first of python3.11, 3.12, 3.13 on the PATH (the versions pyproject.toml declares)
+PYTHON ?= $(firstword $(foreach v,3.11 3.12 3.13,$(shell command -v python$(v) 2>/dev/null)))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -15,7 +16,7 @@ setup: $(STAMP)
 # pyproject.toml); sam2 is an sdist compiled against that torch, so it is built without
 # isolation and with SAM2_BUILD_CUDA=0 (its CUDA op is optional post-processing).
 $(STAMP): pyproject.toml scripts/bootstrap_pins.py
-	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@test -n "$(PYTHON)" && command -v $(PYTHON) >/dev/null || { echo "need python3.11, 3.12 or 3.13 (or set PYTHON=...)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $$($(BIN)/python scripts/bootstrap_pins.py torch torchvision) setuptools wheel
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation $$($(BIN)/python scripts/bootstrap_pins.py sam2)
