@@ -16,6 +16,7 @@ LAYERS = {
     "masks": 0,
     "device": 0,
     "runinfo": 0,
+    "cli": 0,
     "data": 1,
     "models": 2,
     "segment": 3,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from genseg_lib.cli import positive_int
 from genseg_lib.data import LOADERS, SPLITS, DataError, load_dataset
 from genseg_lib.data.synthref import SynthRefConfig, write_synthref
 from genseg_lib.masks import rle_decode
@@ -69,9 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_check.add_argument("--split", nargs="*", help="splits to check (default: all present)")
     p_syn = sub.add_parser("synthref", help="generate SynthRef under OUT/synthref")
     p_syn.add_argument("--out", type=Path, required=True, help="data root to write into")
-    p_syn.add_argument("--n", type=int, default=1000, help="samples over all splits")
+    p_syn.add_argument("--n", type=positive_int, default=1000, help="samples over all splits")
     p_syn.add_argument("--seed", type=int, default=0)
-    p_syn.add_argument("--image-size", type=int, default=SynthRefConfig.image_size)
+    p_syn.add_argument("--image-size", type=positive_int, default=SynthRefConfig.image_size)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.command == "check":

@@ -13,7 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from genseg_lib.cli import model_source, positive_int
 from genseg_lib.data import load_dataset
+from genseg_lib.device import resolve_device
 from genseg_lib.evaluate.prompters import OraclePrompter, Prompter, VLMPrompter
 from genseg_lib.evaluate.runner import EvalConfig, evaluate
 from genseg_lib.evaluate.summary import results_markdown
@@ -27,7 +29,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Resumable evaluation: samples -> prompter -> segmenter -> metrics.",
     )
     parser.add_argument(
-        "--model", required=True, help="hub id or folder of a Qwen-VL model, or 'oracle'"
+        "--model",
+        required=True,
+        type=lambda t: t if t == "oracle" else model_source(t),
+        help="hub id or folder of a Qwen-VL model, or 'oracle'",
     )
     parser.add_argument(
         "--segmenter", default="classical", help="classical | sam2:ID | sam2-random:ID"
@@ -37,23 +42,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--root", required=True, type=Path, help="data root (docs/method.md §6 layout)"
     )
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--limit", type=int)
+    parser.add_argument("--limit", type=positive_int)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=GenerationOptions.max_new_tokens)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument(
+        "--max-new-tokens", type=positive_int, default=GenerationOptions.max_new_tokens
+    )
     parser.add_argument(
         "--skip-missing",
         action="store_true",
         help="skip (and count) samples whose image is missing",
     )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--max-pixels", type=int)
+    parser.add_argument("--max-pixels", type=positive_int)
     parser.add_argument(
         "--coord-frame",
         choices=["norm1000", "pixels"],
         help="override the frame the model's family answers in",
     )
-    parser.add_argument("--sam-image-size", type=int, help="reduced SAM input size (tests only)")
+    parser.add_argument(
+        "--sam-image-size", type=positive_int, help="reduced SAM input size (tests only)"
+    )
     parser.add_argument("--profile", default="paper", help="label written into the summary")
     parser.add_argument("--arm", help="what the run stands for in reports (e.g. baseline)")
     return parser.parse_args(argv)
@@ -62,6 +71,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    resolve_device(args.device)  # a device that is not there fails every path, oracle included
     name, _, split = args.dataset.partition(":")
     samples = load_dataset(name, args.root, split or "val")
     if args.model == "oracle":
