@@ -17,27 +17,45 @@ PREDICTIONS = "predictions.jsonl"
 
 
 def read_predictions(path: Path) -> dict[str, dict]:
-    """Finished records by sample id. A torn last line (a kill mid-write) is cut off the file."""
+    """Finished records by sample id. A torn last line (a kill mid-write) is dropped; any other
+    unreadable line is moved to ``<name>.quarantine.jsonl`` and reported, and every good
+    record around it is kept — the dropped samples are simply redone."""
     if not path.exists():
         return {}
     records: dict[str, dict] = {}
-    good_bytes = 0
-    with path.open("rb") as fh:
-        for raw in fh:
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                break
-            if not raw.endswith(b"\n"):
-                break
-            records[rec["sample_id"]] = rec
-            good_bytes += len(raw)
-    if good_bytes != path.stat().st_size:
+    good: list[bytes] = []
+    bad: list[tuple[int, bytes]] = []
+    torn = False
+    lines = path.read_bytes().splitlines(keepends=True)
+    for number, raw in enumerate(lines, 1):
+        if number == len(lines) and not raw.endswith(b"\n"):
+            torn = True
+            break
+        try:
+            rec = json.loads(raw)
+            sample_id = rec["sample_id"]
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError):
+            bad.append((number, raw))
+            continue
+        records[sample_id] = rec
+        good.append(raw)
+    if torn:
+        LOG.warning("%s: dropping a partial last record (interrupted write)", path)
+    if bad:
+        quarantine = path.with_name(path.stem + ".quarantine.jsonl")
+        with quarantine.open("ab") as fh:
+            fh.writelines(raw if raw.endswith(b"\n") else raw + b"\n" for _, raw in bad)
         LOG.warning(
-            "%s: dropping a partial record at byte %d (interrupted write)", path, good_bytes
+            "%s: %d unreadable record(s) (lines %s) moved to %s; their samples will be redone",
+            path,
+            len(bad),
+            ", ".join(str(n) for n, _ in bad[:10]),
+            quarantine,
         )
-        with path.open("r+b") as fh:
-            fh.truncate(good_bytes)
+    if torn or bad:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(b"".join(good))
+        tmp.replace(path)
     return records
 
 

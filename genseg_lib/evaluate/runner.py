@@ -96,7 +96,8 @@ def evaluate(
     check_same_run(out, meta.get("arm"), cfg.seed, run_identity(prompter, cfg, meta))
     chosen = select_samples(samples, cfg.limit, cfg.seed)
     done = read_predictions(pred_path)
-    pending = [s for s in chosen if s.sample_id not in done]
+    # a sample skipped for a missing image is tried again: the file may be back
+    pending = [s for s in chosen if "skipped" in done.get(s.sample_id, {"skipped": True})]
     if done:
         LOG.info("resuming: %d of %d samples already done", len(chosen) - len(pending), len(chosen))
     bar = tqdm(total=len(pending), desc=f"evaluate {out.name}", unit="sample")

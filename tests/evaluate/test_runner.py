@@ -130,6 +130,13 @@ def test_missing_images(tmp_path):
         samples, OraclePrompter(), GrabCutSegmenter(), tmp_path / "y", EvalConfig(skip_missing=True)
     )
     assert summary["n_skipped"] == gone >= 1 and summary["n_samples"] == len(samples) - gone
+    # the image comes back: the skipped samples are redone, the others kept
+    write_synthref(tmp_path / "data", 30, seed=0)
+    assert all(Path(s.image_path).exists() for s in samples)
+    again = evaluate(
+        samples, OraclePrompter(), GrabCutSegmenter(), tmp_path / "y", EvalConfig(skip_missing=True)
+    )
+    assert again["n_skipped"] == 0 and again["n_samples"] == len(samples)
 
 
 def test_select_samples_seeded():
@@ -223,3 +230,32 @@ def test_resume_refuses_a_different_run(tmp_path):
         evaluate(
             samples, Scripted(["x"] * 6), GrabCutSegmenter(), tmp_path, meta={"model": "oracle"}
         )
+
+
+def test_a_corrupt_middle_line_is_quarantined_not_the_records_after_it(tmp_path):
+    samples = synthref_samples("val", 10, seed=2)
+    full = evaluate(
+        samples, OraclePrompter(), GrabCutSegmenter(), tmp_path, EvalConfig(batch_size=5)
+    )
+    path = tmp_path / PREDICTIONS
+    lines = path.read_text().splitlines(keepends=True)
+    bad_id = json.loads(lines[3])["sample_id"]
+    lines[3] = '{"sample_id": "x", "iou": 0.5, BROKEN\n'
+    lines[6] = "[1, 2]\n"  # valid JSON, but not a record
+    path.write_text("".join(lines))
+    records = read_predictions(path)
+    assert len(records) == 8 and bad_id not in records  # the 6 after line 4 are all kept
+    quarantine = (tmp_path / "predictions.quarantine.jsonl").read_text().splitlines()
+    assert quarantine == ['{"sample_id": "x", "iou": 0.5, BROKEN', "[1, 2]"]
+    assert len(path.read_text().splitlines()) == 8  # the bad lines left the file
+
+    class Counting(OraclePrompter):
+        calls = 0
+
+        def answer(self, samples, images):
+            Counting.calls += len(samples)
+            return super().answer(samples, images)
+
+    again = evaluate(samples, Counting(), GrabCutSegmenter(), tmp_path, EvalConfig(batch_size=5))
+    assert Counting.calls == 2  # only the two quarantined samples were redone
+    assert again["overall"] == pytest.approx(full["overall"], nan_ok=True)  # order of sums only
