@@ -8,10 +8,15 @@ import functools
 import importlib.metadata
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -66,3 +71,20 @@ def read_run_info(folder: str | Path) -> dict[str, Any] | None:
     """``folder/run.json``, or None where the folder holds none."""
     path = Path(folder) / RUN_FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+@contextmanager
+def run_lock(folder: str | Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` for the length of a run: a second run on the same folder stops at
+    once with a clear error instead of interleaving its records or checkpoints."""
+    path = Path(folder) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RuntimeError(f"{folder} is in use by another run (lock {path})") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -32,6 +32,7 @@ from genseg_lib.evaluate.records import (
 )
 from genseg_lib.evaluate.summary import results_markdown, summarize
 from genseg_lib.masks import box_from_mask, union_masks
+from genseg_lib.runinfo import run_lock
 from genseg_lib.segment.base import InstancePrompt, PromptableSegmenter
 
 LOG = logging.getLogger(__name__)
@@ -92,6 +93,18 @@ def evaluate(
     meta = dict(meta or {})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        return _evaluate(samples, prompter, segmenter, out, cfg, meta)
+
+
+def _evaluate(
+    samples: Sequence[Sample],
+    prompter: Prompter,
+    segmenter: PromptableSegmenter,
+    out: Path,
+    cfg: EvalConfig,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
     pred_path = out / PREDICTIONS
     check_same_run(out, meta.get("arm"), cfg.seed, run_identity(prompter, cfg, meta))
     chosen = select_samples(samples, cfg.limit, cfg.seed)

@@ -11,9 +11,11 @@ and `load_model_and_processor` merges them for evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ import yaml
 
 from genseg_lib.data import load_dataset, select_samples
 from genseg_lib.models.vlm import coord_frame_for, load_model_and_processor
-from genseg_lib.runinfo import run_info, write_run_info
+from genseg_lib.runinfo import run_info, run_lock, write_run_info
 from genseg_lib.segment.factory import build_segmenter
 from genseg_lib.train.dataset import oversample_no_target, to_hf_dataset
 from genseg_lib.train.rewards import PRESETS, RewardFn, build_rewards
@@ -87,6 +89,10 @@ class GenSegArguments:
     stages: list[str] | None = field(
         default=None,
         metadata={"help": "run these recipes in sequence, each from the previous result"},
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "train into a run folder that already holds a run, replacing it"},
     )
 
 
@@ -248,14 +254,31 @@ def train(
             "stage_settings(args, overrides))"
         )
     out = Path(grpo.output_dir)
-    write_run_info(out, grpo_run_info(args, grpo))
-    trainer = build_trainer(args, grpo, extra_rewards)
-    trainer.train(resume_from_checkpoint=_resume_arg(grpo))
-    trainer.save_model(grpo.output_dir)
-    trainer.save_state()  # trainer_state.json: the per-term reward curves
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(grpo.output_dir)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # accelerate: one lock per run
+    with run_lock(out) if main_process else contextlib.nullcontext():
+        _refuse_to_clobber(out, args, grpo)
+        if main_process:
+            write_run_info(out, grpo_run_info(args, grpo))
+        trainer = build_trainer(args, grpo, extra_rewards)
+        trainer.train(resume_from_checkpoint=_resume_arg(grpo))
+        trainer.save_model(grpo.output_dir)
+        trainer.save_state()  # trainer_state.json: the per-term reward curves
+        if trainer.accelerator.is_main_process:
+            trainer.processing_class.save_pretrained(grpo.output_dir)
     return out
+
+
+def _refuse_to_clobber(out: Path, args: GenSegArguments, grpo: Any) -> None:
+    """A folder that holds a finished or partial run is only trained into when told to
+    resume (``resume_from_checkpoint``) or to replace it (``overwrite``)."""
+    held = sorted(p.name for p in out.glob("checkpoint-*")) + [
+        name for name in ("trainer_state.json", "model.safetensors") if (out / name).exists()
+    ]
+    if held and _resume_arg(grpo) is None and not args.overwrite:
+        raise RuntimeError(
+            f"{out} already holds a run ({', '.join(held[:4])}): pass "
+            "resume_from_checkpoint=true to continue it or overwrite=true to replace it"
+        )
 
 
 def train_stages(args: GenSegArguments, stages: Sequence[tuple[GenSegArguments, Any]]) -> Path:

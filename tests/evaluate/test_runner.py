@@ -259,3 +259,13 @@ def test_a_corrupt_middle_line_is_quarantined_not_the_records_after_it(tmp_path)
     again = evaluate(samples, Counting(), GrabCutSegmenter(), tmp_path, EvalConfig(batch_size=5))
     assert Counting.calls == 2  # only the two quarantined samples were redone
     assert again["overall"] == pytest.approx(full["overall"], nan_ok=True)  # order of sums only
+
+
+def test_an_evaluation_in_progress_locks_its_folder(tmp_path):
+    from genseg_lib.runinfo import run_lock
+
+    samples = synthref_samples("val", 4, seed=0)
+    with run_lock(tmp_path):
+        with pytest.raises(RuntimeError, match="in use by another run"):
+            evaluate(samples, OraclePrompter(), GrabCutSegmenter(), tmp_path)
+    assert not (tmp_path / PREDICTIONS).exists()

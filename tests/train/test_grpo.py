@@ -240,3 +240,24 @@ def test_two_cpu_processes_with_accelerate(tiny_vlm_path, data, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     state, keys = logged_keys(run)
     assert state["global_step"] == 2 and "rewards/box_iou/mean" in keys
+
+
+def test_a_finished_run_folder_is_not_clobbered(tiny_vlm_path, data, tmp_path):
+    run = tmp_path / "done"
+    run.mkdir()
+    (run / "trainer_state.json").write_text("{}")
+    args, grpo = settings_for("genseg-r1", tiny_vlm_path, data, run, max_steps=1)
+    with pytest.raises(RuntimeError, match="already holds a run.*resume_from_checkpoint"):
+        train(args, grpo)
+    assert (run / "trainer_state.json").read_text() == "{}" and not (run / "run.json").exists()
+
+
+def test_two_runs_on_one_folder_refuse(tmp_path):
+    from genseg_lib.runinfo import run_lock
+
+    with run_lock(tmp_path):
+        with pytest.raises(RuntimeError, match="in use by another run"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):  # released: usable again
+        pass
