@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import importlib.metadata
 import logging
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    # kernels inherit it: set and dict orders, hence any order-dependent sum, repeat run to run
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     notebooks = notebook_order(args.notebooks)
     if args.only:
         notebooks = [nb for nb in notebooks if any(key in nb.name for key in args.only)]
