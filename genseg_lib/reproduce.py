@@ -51,7 +51,12 @@ def run_notebooks(
             **(extra_params or {}),
         }
         pm.execute_notebook(
-            str(nb), str(out), parameters=params, cwd=str(nb.parent), progress_bar=False
+            str(nb),
+            str(out),
+            parameters=params,
+            cwd=str(nb.parent),
+            progress_bar=True,
+            log_output=True,
         )
         outputs.append(out)
     return outputs
@@ -178,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # kernels inherit it: set and dict orders, hence any order-dependent sum, repeat run to run
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    # the kernels' own progress bars (training, evaluation) reach this log, every 30 s at most
+    os.environ.setdefault("TQDM_MININTERVAL", "30")
     notebooks = notebook_order(args.notebooks)
     if args.only:
         notebooks = [nb for nb in notebooks if any(key in nb.name for key in args.only)]
