@@ -164,7 +164,7 @@ def measured_for_paper(
     return out
 
 
-TRAINED_ARMS = ("genseg-r1", "genseg-r1-g", "control")
+TRAINED_ARMS = ("genseg-r1", "genseg-r1-g", "control", "reference")
 GAIN_METRICS = ["gIoU", "cIoU", "target_mIoU", "N_acc", "T_acc", "box_mIoU"]
 
 
