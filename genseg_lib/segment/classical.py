@@ -125,15 +125,15 @@ class GrabCutSegmenter:
     def _select_by_points(
         result: np.ndarray, prompt: InstancePrompt, cx1: int, cy1: int
     ) -> np.ndarray:
-        """The connected components (8-neighbourhood) of ``result`` that hold a positive point;
-        ``result`` unchanged when the prompt has no positive point."""
-        seeds = [
-            (min(int(py) - cy1, result.shape[0] - 1), min(int(px) - cx1, result.shape[1] - 1))
-            for (px, py), lab in zip(prompt.points, prompt.labels, strict=True)
-            if lab == 1
-        ]
-        if not seeds:
+        """The connected components (8-neighbourhood) of ``result`` that hold a positive point
+        (none when every point is off it); ``result`` unchanged without positive points."""
+        positive = [p for p, lab in zip(prompt.points, prompt.labels, strict=True) if lab == 1]
+        if not positive:
             return result
+        h, w = result.shape
+        # a point outside the crop (far from its box) lies on nothing the box segmented
+        seeds = [(int(py) - cy1, int(px) - cx1) for px, py in positive]
+        seeds = [(r, c) for r, c in seeds if 0 <= r < h and 0 <= c < w]
         _, labels = cv2.connectedComponents(result.astype(np.uint8), connectivity=8)
         keep = {int(labels[r, c]) for r, c in seeds if result[r, c]}
         return np.isin(labels, sorted(keep)) if keep else np.zeros_like(result)

@@ -91,3 +91,14 @@ def test_points_select_the_object_they_are_on():
     unselected = GrabCutSegmenter(GrabCutConfig(points_select=False))
     (m,) = unselected.segment([img], [[hole]])[0]
     assert (m & truth).sum() / (m | truth).sum() > 0.5  # without selection the box wins
+
+
+def test_points_far_outside_their_box_select_nothing():
+    img, truth = scene()  # object at rows 20-39, cols 30-54 of a 64 x 80 image
+    seg = GrabCutSegmenter()
+    box = (30.0, 20.0, 55.0, 40.0)  # the crop reaches cols 17-67, rows 10-49
+    far = InstancePrompt(box=box, points=((2.0, 60.0), (78.0, 2.0)))  # outside the crop
+    mixed = InstancePrompt(box=box, points=((2.0, 60.0), (40.5, 30.5)))  # one on the object
+    (m_far,), (m_mixed,) = seg.segment([img, img], [[far], [mixed]])
+    assert not m_far.any()
+    assert (m_mixed & truth).sum() / (m_mixed | truth).sum() > 0.95
