@@ -94,11 +94,15 @@ def test_points_select_the_object_they_are_on():
 
 
 def test_points_far_outside_their_box_select_nothing():
-    img, truth = scene()  # object at rows 20-39, cols 30-54 of a 64 x 80 image
+    rng = np.random.default_rng(0)
+    img = rng.normal(120, 6, (128, 128, 3)).clip(0, 255).astype(np.uint8)
+    truth = np.zeros((128, 128), bool)
+    truth[90:110, 90:115] = True
+    img[truth] = (200, 40, 40)
     seg = GrabCutSegmenter()
-    box = (30.0, 20.0, 55.0, 40.0)  # the crop reaches cols 17-67, rows 10-49
-    far = InstancePrompt(box=box, points=((2.0, 60.0), (78.0, 2.0)))  # outside the crop
-    mixed = InstancePrompt(box=box, points=((2.0, 60.0), (40.5, 30.5)))  # one on the object
+    box = (90.0, 90.0, 115.0, 110.0)  # the crop reaches cols 77-127, rows 80-119
+    far = InstancePrompt(box=box, points=((2.0, 2.0), (3.0, 120.0)))  # outside the crop
+    mixed = InstancePrompt(box=box, points=((2.0, 2.0), (100.5, 100.5)))  # one on the object
     (m_far,), (m_mixed,) = seg.segment([img, img], [[far], [mixed]])
     assert not m_far.any()
     assert (m_mixed & truth).sum() / (m_mixed | truth).sum() > 0.95
