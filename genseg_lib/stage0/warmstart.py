@@ -260,6 +260,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 save_every=cfg.save_every,
                 seed=cfg.seed,
                 device=cfg.device,
+                workers=cfg.workers,
             )
             state_path = out.parent / (out.name + "-vision.pt")
             out.parent.mkdir(parents=True, exist_ok=True)
