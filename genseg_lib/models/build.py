@@ -239,36 +239,36 @@ def build_tiny_qwen25vl(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     tokenizer = qwen_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    hidden, head_dim = 32, 16
+    sizes = Qwen3VLSizes()  # the tiny test model's sizes, in Qwen2.5-VL's config family
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": 151936,
-            "hidden_size": hidden,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": hidden // head_dim,
-            "num_key_value_heads": 1,
-            "max_position_embeddings": 4096,
+            "hidden_size": sizes.hidden_size,
+            "intermediate_size": sizes.intermediate_size,
+            "num_hidden_layers": sizes.num_hidden_layers,
+            "num_attention_heads": sizes.num_attention_heads,
+            "num_key_value_heads": sizes.num_key_value_heads,
+            "max_position_embeddings": sizes.max_position_embeddings,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 1_000_000.0,
-                "mrope_section": [4, 2, 2],  # sums to head_dim / 2
+                "mrope_section": sizes.mrope_section,
             },
             "pad_token_id": ids["<|endoftext|>"],
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
         },
         vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
+            "depth": sizes.vision_depth,
+            "hidden_size": sizes.vision_hidden_size,
+            "intermediate_size": 2 * sizes.vision_hidden_size,
+            "num_heads": sizes.vision_heads,
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
             "window_size": 56,
-            "out_hidden_size": hidden,
-            "fullatt_block_indexes": [1],
+            "out_hidden_size": sizes.hidden_size,
+            "fullatt_block_indexes": [sizes.vision_depth - 1],
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
