@@ -16,7 +16,9 @@ def test_positive_int():
             positive_int(bad)
 
 
-def test_model_source(tmp_path):
+def test_model_source(tmp_path, monkeypatch):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")  # relative paths below resolve to nothing here
     assert model_source("Qwen/Qwen3-VL-8B-Instruct") == "Qwen/Qwen3-VL-8B-Instruct"
     assert model_source(str(tmp_path)) == str(tmp_path)
     for missing in (str(tmp_path / "nope"), "./runs/x", "../x", "runs/a/b"):
