@@ -27,6 +27,9 @@ CoordFrame = Literal["norm1000", "pixels"]
 COORD_FRAMES: tuple[str, ...] = ("norm1000", "pixels")
 NORM_SCALE = 1000.0
 DEFAULT_MAX_INSTANCES = 16
+# bumped whenever the same text would parse differently, so evaluations record which reading
+# of the answers their records hold (part of an evaluation's identity)
+PARSER_VERSION = 2
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]

@@ -56,7 +56,7 @@ def smoke_profile(cache: Path = CACHE) -> Profile:
         eval_sets=["synthref:val"],
         train_sets={"genseg-r1": "synthref:train", "genseg-r1-g": "synthref:train"},
         eval_limit=None,
-        synthref_samples=4000,  # val: 600 queries
+        synthref_samples=4000,  # val: 700 queries (447 single-target, 85 multi, 168 no-target)
         max_new_tokens=ANSWER_TOKENS,
         max_completion_length=ANSWER_TOKENS,
     )

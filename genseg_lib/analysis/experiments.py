@@ -253,3 +253,29 @@ def grpo_goals(
         s2 - s1 >= 0,
     )
     return pd.DataFrame(rows)
+
+
+def sweep_table(rows: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]]) -> pd.DataFrame:
+    """One row per GRPO setting (label -> (trainer state, evaluation summaries by subset
+    ``single``/``no_target``/``targets``)): N-acc, single-target gIoU and T-acc of its
+    evaluation, and over training the share of prompt groups whose rewards were all equal
+    (``frac_reward_zero_std``: groups that teach nothing) and the mean reward of the last 10
+    steps."""
+    out = []
+    for label, (state, subsets) in rows.items():
+        logs = [h for h in state["log_history"] if "reward" in h]
+        if not logs:
+            raise ValueError(f"sweep row {label!r}: its trainer state logged no reward")
+        out.append(
+            {
+                "setting": label,
+                "N-acc": 100 * subsets["no_target"]["overall"]["N_acc"],
+                "single-target gIoU": 100 * subsets["single"]["overall"]["gIoU"],
+                "T-acc": 100 * subsets["targets"]["overall"]["T_acc"],
+                "frac_reward_zero_std": float(
+                    np.mean([h.get("frac_reward_zero_std", 0.0) for h in logs])
+                ),
+                "reward, last 10 steps": float(np.mean([h["reward"] for h in logs[-10:]])),
+            }
+        )
+    return pd.DataFrame(out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from genseg_lib.data.reasonseg import load_reasonseg
 from genseg_lib.data.refer import DataError, load_grefcoco, load_refcocog
-from genseg_lib.data.sample import Sample, select_samples
+from genseg_lib.data.sample import Sample, samples_fingerprint, select_samples
 from genseg_lib.data.synthref import load_synthref
 
 LOADERS: dict[str, Callable[[Path | str, str], list[Sample]]] = {
@@ -33,4 +33,12 @@ def load_dataset(name: str, root: Path | str, split: str) -> list[Sample]:
     return LOADERS[name](root, split)
 
 
-__all__ = ["DataError", "LOADERS", "SPLITS", "Sample", "load_dataset", "select_samples"]
+__all__ = [
+    "DataError",
+    "LOADERS",
+    "SPLITS",
+    "Sample",
+    "load_dataset",
+    "samples_fingerprint",
+    "select_samples",
+]

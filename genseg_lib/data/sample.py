@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,3 +84,20 @@ def select_samples(samples: Sequence[Sample], limit: int | None, seed: int) -> l
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     return [samples[i] for i in sorted(order[:limit])]
+
+
+def samples_fingerprint(samples: Sequence[Sample]) -> str:
+    """A hash of what makes these samples the data they are — ids, queries, sizes, GT masks and
+    each image (its file name, or the pixels of an in-memory one) — so that a run resumed on
+    other data with coinciding sample ids is told apart. Where the data root lies, and whether
+    a file is there right now, are left out: a moved copy is the same data, and a sample skipped
+    for a missing image is retried when it is back."""
+    digest = hashlib.sha256()
+    for s in samples:
+        if s.image is not None:
+            image = hashlib.sha256(np.ascontiguousarray(s.image).tobytes()).hexdigest()
+        else:
+            image = Path(s.image_path).name
+        record = [s.sample_id, s.query, s.no_target, s.width, s.height, s.gt_masks, image]
+        digest.update(json.dumps(record, default=str).encode())
+    return digest.hexdigest()[:16]

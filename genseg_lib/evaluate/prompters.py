@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from genseg_lib.answer import format_answer
+from genseg_lib.answer import PARSER_VERSION, format_answer
 from genseg_lib.data import Sample
 from genseg_lib.models.vlm import VLM, GenerationOptions
 from genseg_lib.segment.oracle import oracle_instances
@@ -43,7 +43,13 @@ class VLMPrompter:
         return self.vlm.generate(images, [s.query for s in samples], self.options)
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "vlm", "coord_frame": self.coord_frame, "options": asdict(self.options)}
+        return {
+            "type": "vlm",
+            "coord_frame": self.coord_frame,
+            "options": asdict(self.options),
+            "pixels": self.vlm.pixel_bounds(),
+            "parser": PARSER_VERSION,
+        }
 
 
 class OraclePrompter:
@@ -53,7 +59,7 @@ class OraclePrompter:
     coord_frame = "norm1000"
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "oracle"}
+        return {"type": "oracle", "parser": PARSER_VERSION}
 
     def answer(self, samples, images):
         texts = [

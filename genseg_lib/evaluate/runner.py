@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from genseg_lib.answer import Answer, parse_answer
-from genseg_lib.data import Sample, select_samples
+from genseg_lib.data import Sample, samples_fingerprint, select_samples
 from genseg_lib.evaluate.metrics import mask_counts, sample_iou
 from genseg_lib.evaluate.prompters import Prompter
 from genseg_lib.evaluate.records import (
@@ -33,7 +33,7 @@ from genseg_lib.evaluate.records import (
 from genseg_lib.evaluate.summary import results_markdown, summarize
 from genseg_lib.masks import box_from_mask, union_masks
 from genseg_lib.runinfo import run_lock
-from genseg_lib.segment.base import InstancePrompt, PromptableSegmenter
+from genseg_lib.segment.base import InstancePrompt, PromptableSegmenter, segmenter_identity
 
 LOG = logging.getLogger(__name__)
 
@@ -66,13 +66,22 @@ def _score(sample: Sample, answer: Answer, pred_mask: np.ndarray) -> dict[str, A
     }
 
 
-def run_identity(prompter: Prompter, cfg: EvalConfig, meta: dict[str, Any]) -> dict[str, Any]:
-    """What makes two evaluations the same run: model, data, segmenter (from ``meta``), the
-    sample subset and the prompter's decoding settings."""
+def run_identity(
+    samples: Sequence[Sample],
+    prompter: Prompter,
+    segmenter: PromptableSegmenter,
+    cfg: EvalConfig,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """What makes two evaluations the same run: the names in ``meta`` (model, dataset), the
+    evaluated samples' content, the sample subset, the prompter's decoding, resolution and
+    parser settings, and the segmenter with its settings."""
     return {
         "meta": {k: v for k, v in meta.items() if k not in ("profile", "config", "arm")},
         "limit": cfg.limit,
+        "data": samples_fingerprint(samples),
         "prompter": prompter.describe(),
+        "segmenter_settings": segmenter_identity(segmenter),
     }
 
 
@@ -106,8 +115,9 @@ def _evaluate(
     meta: dict[str, Any],
 ) -> dict[str, Any]:
     pred_path = out / PREDICTIONS
-    check_same_run(out, meta.get("arm"), cfg.seed, run_identity(prompter, cfg, meta))
     chosen = select_samples(samples, cfg.limit, cfg.seed)
+    identity = run_identity(chosen, prompter, segmenter, cfg, meta)
+    check_same_run(out, meta.get("arm"), cfg.seed, identity)
     done = read_predictions(pred_path)
     # a sample skipped for a missing image is tried again: the file may be back
     pending = [s for s in chosen if "skipped" in done.get(s.sample_id, {"skipped": True})]

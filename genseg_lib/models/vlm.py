@@ -84,6 +84,12 @@ class VLM:
         self.device = next(model.parameters()).device
         processor.tokenizer.padding_side = "left"
 
+    def pixel_bounds(self) -> dict[str, int | None]:
+        """The processor's bounds on image resolution (``min_pixels``/``max_pixels``): they
+        change what the model sees, so evaluations record them."""
+        size = getattr(self.processor.image_processor, "size", None) or {}
+        return {"min_pixels": size.get("shortest_edge"), "max_pixels": size.get("longest_edge")}
+
     def messages(self, query: str, image: Image.Image) -> list[dict]:
         """The chat of one query with the image attached, as training sends it."""
         from trl.data_utils import prepare_multimodal_messages

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -72,6 +72,13 @@ class PromptableSegmenter(Protocol):
         """For each image (entries may repeat the same image), one boolean ``(H, W)`` mask per
         prompt. ``keys`` name images for caching (a sample id); None means hash the pixels."""
         ...
+
+
+def segmenter_identity(segmenter: PromptableSegmenter) -> dict[str, Any]:
+    """What makes this segmenter's masks what they are (its ``describe()``: kind and settings);
+    a segmenter without one is named by its class."""
+    describe = getattr(segmenter, "describe", None)
+    return describe() if describe is not None else {"type": type(segmenter).__qualname__}
 
 
 def as_rgb_array(image: ImageInput) -> np.ndarray:

@@ -13,7 +13,8 @@ seeds its GMM k-means itself).
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,6 +39,10 @@ class GrabCutSegmenter:
 
     def __init__(self, cfg: GrabCutConfig | None = None):
         self.cfg = cfg or GrabCutConfig()
+
+    def describe(self) -> dict[str, Any]:
+        """Kind and settings: part of an evaluation's identity."""
+        return {"type": "grabcut", **asdict(self.cfg)}
 
     def segment(
         self,

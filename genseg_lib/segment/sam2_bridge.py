@@ -121,6 +121,12 @@ class Sam2Bridge:
         sam = build_sam2(config, ckpt, device=str(device), hydra_overrides_extra=overrides)
         return cls(sam, cfg)
 
+    def describe(self) -> dict[str, Any]:
+        """Kind and the settings that change masks (not the cache size or device): part of an
+        evaluation's identity."""
+        keep = ("model", "config", "random_init", "multimask", "mask_threshold", "image_size")
+        return {"type": "sam2", **{k: getattr(self.cfg, k) for k in keep}}
+
     # ------------------------------------------------------------------ embedding cache
     def _embed(self, image: np.ndarray, key: Hashable) -> tuple[dict, tuple[int, int]]:
         if key in self._cache:

@@ -4,10 +4,11 @@ GRPO settings as typed recipe overrides."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from genseg_lib.analysis.experiments import SINGLE_TARGET_TYPES
+from genseg_lib.analysis.experiments import SINGLE_TARGET_TYPES, sweep_table
 from genseg_lib.analysis.runs import answers_from_runs, subset_summary
 from genseg_lib.analysis.tables import mean_spread, seed_table
 from genseg_lib.analysis.viz import answer_gallery
@@ -158,3 +159,29 @@ def test_points_inside_rate_counts_points_in_the_gt(tmp_path):
     lines[0]["instances"][0]["points"] = [[0.5, 0.5], [0.5, 0.5]]  # corner: background
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert points_inside_rate(tmp_path / "run", samples) == pytest.approx(6 / 8)
+
+
+def test_sweep_table_hand_computed():
+    def summary(**overall):
+        return {"overall": overall}
+
+    state = {
+        "log_history": [
+            {"step": i, "reward": float(i), "frac_reward_zero_std": 0.5 if i < 2 else 0.0}
+            for i in range(12)
+        ]
+        + [{"train_runtime": 1.0}]  # the final entry logs no reward
+    }
+    subsets = {
+        "no_target": summary(N_acc=0.8),
+        "single": summary(gIoU=0.25),
+        "targets": summary(T_acc=0.9),
+    }
+    table = sweep_table({"T=0.7": (state, subsets)})
+    row = table.iloc[0]
+    assert row["setting"] == "T=0.7"
+    assert (row["N-acc"], row["single-target gIoU"], row["T-acc"]) == (80.0, 25.0, 90.0)
+    assert row["frac_reward_zero_std"] == pytest.approx(1 / 12)  # 2 of 12 steps at 0.5
+    assert row["reward, last 10 steps"] == pytest.approx(np.mean(range(2, 12)))
+    with pytest.raises(ValueError, match="no reward"):
+        sweep_table({"empty": ({"log_history": [{"train_runtime": 1.0}]}, subsets)})

@@ -10,7 +10,7 @@ def test_synthref_then_check(tmp_path, capsys):
     assert main(["synthref", "--out", str(tmp_path), "--n", "40", "--seed", "2"]) == 0
     assert main(["check", "synthref", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "synthref/train: 28 samples" in out and "synthref/val: 6 samples" in out and "OK" in out
+    assert "synthref/train: 28 samples" in out and "synthref/val: 7 samples" in out and "OK" in out
 
 
 def test_check_reports_missing_images(data_root, capsys):

@@ -2,6 +2,7 @@
 
 import re
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -148,6 +149,21 @@ def test_query_types_and_mix():
         assert (len(s.gt_masks) >= 2) == (s.query_type == "multi")
 
 
+def test_val_is_rich_in_no_target_queries_and_train_is_unchanged():
+    """The smoke val split (700 of 4000) holds >= 150 no-target and >= 400 single-target
+    queries; its own mix leaves train's scenes and queries exactly as the default mix makes."""
+    val = synthref_samples("val", 700, seed=0)
+    counts = Counter(s.query_type for s in val)
+    assert counts["no_target"] >= 150, counts
+    assert sum(counts[t] for t in ("attribute", "spatial", "ordinal", "reasoning")) >= 400
+    plain = SynthRefConfig(split_query_weights={})
+    assert [s.query for s in synthref_samples("train", 60, seed=0)] == [
+        s.query for s in synthref_samples("train", 60, seed=0, cfg=plain)
+    ]
+    plain_val = Counter(s.query_type for s in synthref_samples("val", 700, seed=0, cfg=plain))
+    assert plain_val["no_target"] < 100, plain_val  # the override is what makes the difference
+
+
 def test_no_target_queries_are_worded_like_attribute_queries():
     """The words alone must not give a no-target query away: same description styles."""
 
@@ -194,9 +210,9 @@ def test_write_and_load_round_trip(tmp_path):
     elapsed = time.perf_counter() - start
     assert elapsed < 30, f"1,000 samples took {elapsed:.1f} s"
     counts = {s: len(load_dataset("synthref", tmp_path, s)) for s in ("train", "val", "test")}
-    assert counts == {"train": 700, "val": 150, "test": 150}
+    assert counts == {"train": 700, "val": 175, "test": 125}
     val = load_dataset("synthref", tmp_path, "val")
-    mem = synthref_samples("val", 150, seed=1)
+    mem = synthref_samples("val", 175, seed=1)
     for disk, m in zip(val, mem, strict=True):
         assert disk.sample_id == m.sample_id and disk.query == m.query
         assert np.array_equal(np.asarray(disk.load_image()), m.image)  # PNG is lossless

@@ -201,7 +201,7 @@ def test_cli_killed_midway_resumes_without_loss_or_duplicates(tmp_path, tiny_vlm
     resumed = main([*args, "--out", str(out)])
     clean = main([*args, "--out", str(tmp_path / "clean")])
     ids = [json.loads(x)["sample_id"] for x in _lines(out / PREDICTIONS)]
-    assert len(ids) == len(set(ids)) == 12
+    assert len(ids) == len(set(ids)) == 14  # 17.5 % of 80
     a, b = read_predictions(out / PREDICTIONS), read_predictions(tmp_path / "clean" / PREDICTIONS)
     assert {k: v["text"] for k, v in a.items()} == {k: v["text"] for k, v in b.items()}
     assert resumed["overall"] == clean["overall"]
@@ -217,7 +217,9 @@ def test_resume_refuses_a_different_run(tmp_path):
         tmp_path,
         meta={"model": "oracle", "profile": "x"},
     )
-    with pytest.raises(ValueError, match=r"different run \(differs in \['settings.limit'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"different run \(differs in \['settings.data', 'settings.limit'\]\)"
+    ):
         evaluate(
             samples,
             OraclePrompter(),
@@ -230,6 +232,41 @@ def test_resume_refuses_a_different_run(tmp_path):
         evaluate(
             samples, Scripted(["x"] * 6), GrabCutSegmenter(), tmp_path, meta={"model": "oracle"}
         )
+
+
+def test_resume_refuses_other_data_resolution_or_segmenter_settings(tmp_path, tiny_vlm_path):
+    """Coinciding sample ids on other data (another --root), another --max-pixels or other
+    segmenter settings are a different run, named by the field that differs."""
+    from genseg_lib.models.vlm import load_vlm
+    from genseg_lib.segment.classical import GrabCutConfig
+
+    root_a, root_b = tmp_path / "a", tmp_path / "b"
+    write_synthref(root_a, 40, seed=0)
+    write_synthref(root_b, 40, seed=1)  # same sample ids, other scenes and queries
+    a, b = load_dataset("synthref", root_a, "val"), load_dataset("synthref", root_b, "val")
+    assert [s.sample_id for s in a] == [s.sample_id for s in b]
+    out = tmp_path / "run"
+    meta = {"model": "oracle", "dataset": "synthref:val"}
+    evaluate(a, OraclePrompter(), GrabCutSegmenter(), out, meta=meta)
+    with pytest.raises(ValueError, match=r"differs in \['settings.data'\]"):
+        evaluate(b, OraclePrompter(), GrabCutSegmenter(), out, meta=meta)
+    other_seg = GrabCutSegmenter(GrabCutConfig(iterations=2))
+    with pytest.raises(ValueError, match=r"differs in \['settings.segmenter_settings'\]"):
+        evaluate(a, OraclePrompter(), other_seg, out, meta=meta)
+    moved = tmp_path / "moved"
+    root_a.rename(moved)  # the same data elsewhere is the same run: it resumes
+    a = load_dataset("synthref", moved, "val")
+    evaluate(a, OraclePrompter(), GrabCutSegmenter(), out, meta=meta)
+
+    opts = GenerationOptions(max_new_tokens=4)
+    vlm_out = tmp_path / "vlm"
+    small = a[:2]
+    evaluate(
+        small, VLMPrompter(load_vlm(tiny_vlm_path), opts), GrabCutSegmenter(), vlm_out, meta=meta
+    )
+    fewer_pixels = VLMPrompter(load_vlm(tiny_vlm_path, max_pixels=64 * 64), opts)
+    with pytest.raises(ValueError, match=r"differs in \['settings.prompter'\]"):
+        evaluate(small, fewer_pixels, GrabCutSegmenter(), vlm_out, meta=meta)
 
 
 def test_a_corrupt_middle_line_is_quarantined_not_the_records_after_it(tmp_path):
