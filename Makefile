@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= smoke
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test reproduce warmstart sweep lab bench lint clean
+.PHONY: setup test test-browser chromium reproduce warmstart sweep lab demo bench lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,16 @@ $(STAMP): pyproject.toml scripts/bootstrap_pins.py
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The demo in headless Chromium (Voilà app and JupyterLab); screenshots in reports/browser/.
+test-browser: setup chromium
+	GENSEG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py
+
+# Debian's chromium for the browser test, installed where it is missing (needs root or sudo).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # The smoke profile starts from the shipped SynthRef prompter (checkpoints/synthref-prompter);
 # `make reproduce RETRAIN=1` re-creates it first (`make warmstart`).
@@ -45,8 +55,16 @@ sweep: setup
 	@test -n "$(NB)" -a -n "$(GRID)" || { echo 'usage: make sweep NB=02 GRID="key=v1,v2 ..."'; exit 1; }
 	$(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE) --only $(NB) --sweep $(GRID)
 
+# jupyter refuses to run as root unless told (containers often are root)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(ROOT_FLAG)
+
+# notebook 05 as a web app (widgets only, no code) on http://localhost:$(PORT)
+PORT ?= 8866
+demo: setup
+	$(BIN)/voila notebooks/05_demo.ipynb --port=$(PORT) --no-browser
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

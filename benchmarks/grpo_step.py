@@ -12,29 +12,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from transformers import TrainerCallback
-from trl.extras import profiling
 
 from genseg_lib.answer import format_answer
 from genseg_lib.data.synthref import write_synthref
 from genseg_lib.models.build import build_tiny_qwen3vl
 from genseg_lib.train.grpo import build_trainer, recipe_settings
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-        self._start = 0.0
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter() - self._start)
+from genseg_lib.train.profiling import StepTimer, step_split, trl_sections
 
 
 def time_sam_on_answers(trainer, n_prompts: int, n_generations: int) -> tuple[float, float] | None:
@@ -71,15 +57,7 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--max-completion-length", type=int, default=32)
     args = parser.parse_args()
-    sections: dict[str, list[float]] = defaultdict(list)
-    original = profiling.ProfilingContext._log_metrics
-
-    def record(self, duration):
-        sections[self.name].append(duration)
-        original(self, duration)
-
-    profiling.ProfilingContext._log_metrics = record
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, trl_sections() as sections:
         model = build_tiny_qwen3vl(Path(tmp) / "model")
         write_synthref(Path(tmp) / "data", 80, seed=0)
         gen_args, grpo = recipe_settings(
@@ -110,22 +88,12 @@ def main() -> None:
         sam_readable = time_sam_on_answers(trainer, args.prompts, args.generations)
     steps = timer.times[1:] or timer.times  # the first step pays one-off start-up
     n = len(steps)
-    per_step = {k: sum(v[-n:]) / n for k, v in sections.items()}
     total = sum(steps) / n
     print(
         f"recipe {args.recipe}, segmenter {args.segmenter}, {args.prompts} prompts x "
         f"{args.generations} generations, {args.max_completion_length} tokens; mean of {n} steps"
     )
-    generate = sum(v for k, v in per_step.items() if "generate" in k)
-    rewards = {k: v for k, v in per_step.items() if k.split(".")[-1] in gen_args.reward_funcs}
-    forward = sum(v for k, v in per_step.items() if "get_per_token_logps" in k)
-    rows = [
-        ("generation", generate),
-        *[(f"reward {k.split('.')[-1]}", v) for k, v in rewards.items()],
-        ("log-prob forward", forward),
-    ]
-    rows.append(("backward + optimizer + rest", total - sum(v for _, v in rows)))
-    for name, secs in rows:
+    for name, secs in step_split(sections, steps, gen_args.reward_funcs):
         print(f"  {name:30s} {secs:7.3f} s  {100 * secs / total:5.1f} %")
     print(f"  {'step':30s} {total:7.3f} s")
     if sam_readable is not None:

@@ -45,7 +45,18 @@ def rle_decode(rle: RLE) -> np.ndarray:
         rle = {"size": [h, w], "counts": counts.encode()}
     elif not isinstance(counts, bytes):
         raise ValueError(f"RLE counts must be str, bytes or list, got {type(counts).__name__}")
-    return mask_utils.decode(rle).astype(bool)
+    try:
+        mask = mask_utils.decode(rle)
+    except ValueError as exc:
+        raise ValueError(f"RLE counts {rle['counts'][:40]!r} are not a valid COCO RLE") from exc
+    # pycocotools decodes some garbage strings without complaint (runs that do not cover the
+    # image, or overrun it): a valid RLE re-encodes to itself
+    if mask.max(initial=0) > 1 or mask_utils.encode(mask)["counts"] != rle["counts"]:
+        raise ValueError(
+            f"RLE counts {rle['counts'][:40]!r} do not describe a {h}x{w} mask "
+            "(their runs do not add up to the image)"
+        )
+    return mask.astype(bool)
 
 
 def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:

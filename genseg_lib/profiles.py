@@ -1,8 +1,10 @@
-"""Run profiles: ``smoke`` (SynthRef, tiny models, any laptop) and ``paper`` (real weights/data).
+"""Run profiles: ``smoke`` (SynthRef, tiny models, any laptop), ``paper`` (real weights and
+data) and ``paper-dryrun`` (the paper profile's code path on stand-ins).
 
 A profile names the data root, the prompter, the segmenter and the evaluation/training sets
-the notebooks use. `prepare` makes the smoke profile's inputs offline (SynthRef on disk, the
-tiny model); the paper profile only checks that its data root exists.
+the notebooks use. `prepare` makes the smoke and dry-run inputs offline (SynthRef on disk; for
+the dry run, stand-in datasets in the public formats and random-initialised models saved as
+local folders); the paper profile only checks that its data root exists.
 """
 
 from __future__ import annotations
@@ -39,10 +41,21 @@ class Profile:
     max_new_tokens: int = 256  # greedy decoding length in evaluation and the demo
     max_completion_length: int = 512  # sampled completion length in GRPO
     coord_frame: str | None = None  # None: the model family's frame (docs/method.md §2)
+    sam_image_size: int | None = None  # a reduced SAM input (the dry run's CPU stand-in)
+    grpo_steps: int = 100  # GRPO steps per stage in notebook 02
+    grpo_generations: int = 8  # sampled answers per prompt (the GRPO group)
+    grpo_prompts_per_step: int = 8
+    seeds: list[int] = field(default_factory=lambda: [0, 1])  # notebook 02's training seeds
 
     @property
     def is_smoke(self) -> bool:
         return self.name == "smoke"
+
+    def build_segmenter(self, spec: str | None = None) -> Any:
+        """The profile's segmenter (or ``spec``) at the profile's SAM input size."""
+        from genseg_lib.segment.factory import build_segmenter
+
+        return build_segmenter(spec or self.segmenter, sam_image_size=self.sam_image_size)
 
 
 def smoke_profile(cache: Path = CACHE) -> Profile:
@@ -75,9 +88,32 @@ def paper_profile(data_root: Path | None = None) -> Profile:
     )
 
 
+def paper_dryrun_profile(cache: Path = CACHE) -> Profile:
+    """The paper profile with stand-in inputs (same notebooks, branches, recipes, evaluation and
+    training sets): RefCOCOg / gRefCOCO / ReasonSeg written from SynthRef in their public
+    layouts, a random-initialised Qwen3-VL (real tokenizer and processor, tiny sizes) and a
+    random-initialised SAM 2.1 (hiera-tiny at 256 px), saved as local folders and loaded by the
+    same `from_pretrained` code as the hub ids; small enough for 2 CPU cores."""
+    root = cache / "paper-dryrun"
+    return replace(
+        paper_profile(root / "data"),
+        name="paper-dryrun",
+        model=str(root / "Qwen3-VL-8B-Instruct-standin"),
+        segmenter=f"sam2:{root / 'sam2.1-standin' / 'sam2.1_hiera_tiny.pt'}",
+        sam_image_size=256,
+        eval_limit=8,
+        max_new_tokens=24,
+        max_completion_length=24,
+        grpo_steps=2,
+        grpo_generations=2,
+        grpo_prompts_per_step=2,
+        seeds=[0],
+    )
+
+
 def get_profile(name: str, **overrides: Any) -> Profile:
     """A profile by name with fields overridden (notebook parameters); None values ignored."""
-    base = {"smoke": smoke_profile, "paper": paper_profile}
+    base = {"smoke": smoke_profile, "paper": paper_profile, "paper-dryrun": paper_dryrun_profile}
     if name not in base:
         raise ValueError(f"unknown profile {name!r}; expected one of {sorted(base)}")
     profile = base[name]()
@@ -118,9 +154,26 @@ def prepare(profile: Profile, seed: int = 0) -> Profile:
                 f"the SynthRef prompter checkpoint is missing at {model}; re-create it with "
                 "`make warmstart` (README)"
             )
+    elif profile.name == "paper-dryrun":
+        _prepare_dryrun(profile, seed)
     elif not profile.data_root.is_dir():
         raise FileNotFoundError(
             f"paper profile: data root {profile.data_root} not found; set GENSEG_DATA_ROOT or the "
             "notebook's data_root parameter (layout: README, 'Real weights and data')"
         )
     return profile
+
+
+def _prepare_dryrun(profile: Profile, seed: int) -> None:
+    """Write the dry run's stand-in datasets and models where they are missing."""
+    from genseg_lib.data.standins import write_native_standins
+    from genseg_lib.models.build import build_tiny_qwen3vl
+    from genseg_lib.segment.sam2_bridge import save_random_sam2
+
+    write_native_standins(profile.data_root, seed=seed)
+    model = Path(profile.model)
+    if not (model / "config.json").is_file():
+        build_tiny_qwen3vl(model, seed=seed)
+    sam = Path(profile.segmenter.partition(":")[2])
+    if not sam.is_file():
+        save_random_sam2("facebook/sam2.1-hiera-tiny", sam.parent, profile.sam_image_size, seed)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
-PROFILES = ("smoke", "paper")
+PROFILES = ("smoke", "paper", "paper-dryrun")
 VERSIONED = ("torch", "transformers", "trl", "peft", "sam2", "genseg-lib")
 
 

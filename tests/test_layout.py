@@ -23,6 +23,7 @@ LAYERS = {
     "train": 4,
     "evaluate": 4,
     "stage0": 5,
+    "rewards": 5,
     "analysis": 6,
     "profiles": 7,
     "reproduce": 8,

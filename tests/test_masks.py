@@ -155,3 +155,13 @@ def test_point_in_mask_edges():
     assert point_in_mask((3.0, 0.0), m)
     assert not point_in_mask((4.01, 2.0), m) and not point_in_mask((-0.1, 1), m)
     assert not point_in_mask((float("nan"), 1.0), m)
+
+
+@pytest.mark.parametrize("counts", ["", "0", "zz", "garbage!!", "P137000000000l01"])
+def test_rle_decode_refuses_counts_that_do_not_cover_the_image(counts):
+    """pycocotools decodes some of these into uninitialised memory; we refuse them all."""
+    with pytest.raises(ValueError, match="RLE counts"):
+        rle_decode({"size": [10, 12], "counts": counts})
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:9] = True
+    assert np.array_equal(rle_decode(rle_encode(mask)), mask)

@@ -36,6 +36,8 @@ PROFILE_NOTE = {
     "smoke": "profile `smoke`: SynthRef with small models on CPU — a pipeline check on a different "
     "dataset, NOT a reproduction of the paper's numbers",
     "paper": "profile `paper`: real weights and data",
+    "paper-dryrun": "PROFILE `paper-dryrun`: THE PAPER'S CODE PATH ON STAND-INS (datasets written "
+    "from SynthRef in the public formats, random-initialised models) — NOTHING HERE IS A RESULT",
 }
 
 

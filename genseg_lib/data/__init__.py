@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genseg_lib.data.reasonseg import load_reasonseg
-from genseg_lib.data.refer import DataError, load_grefcoco, load_refcocog
-from genseg_lib.data.sample import Sample, samples_fingerprint, select_samples
+from genseg_lib.data.refer import load_grefcoco, load_refcocog
+from genseg_lib.data.sample import DataError, Sample, samples_fingerprint, select_samples
 from genseg_lib.data.synthref import load_synthref
 
 LOADERS: dict[str, Callable[[Path | str, str], list[Sample]]] = {

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
 from tqdm.auto import tqdm
 
 from genseg_lib.cli import positive_int
@@ -22,8 +23,24 @@ from genseg_lib.data.synthref import SynthRefConfig, write_synthref
 from genseg_lib.masks import rle_decode
 
 
+def _image_problem(path: Path, width: int, height: int) -> str | None:
+    """Why the image at ``path`` cannot serve a sample of ``width`` x ``height``, or None."""
+    if not path.is_file():
+        return "missing"
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode every pixel: a truncated file fails here, not mid-run
+            size = img.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"cannot be decoded ({exc})"
+    if size != (width, height):
+        return f"is {size[0]}x{size[1]}, the annotations say {width}x{height}"
+    return None
+
+
 def check(name: str, root: Path, splits: Sequence[str] | None) -> int:
-    """Load each split, decode every mask and look for every image; returns the error count."""
+    """Load each split, decode every mask and every image (and compare its size with the
+    annotations'); print each problem with its record, return how many there were."""
     errors = 0
     found = 0
     for split in splits or SPLITS[name]:
@@ -35,26 +52,36 @@ def check(name: str, root: Path, splits: Sequence[str] | None) -> int:
                 errors += 1
             continue
         found += 1
-        images = {s.image_path for s in samples}
-        missing = sorted(p for p in images if not Path(p).is_file())
         n_inst = Counter()
         for s in tqdm(samples, desc=f"{name}/{split} masks", leave=False):
-            for rle in s.gt_masks:
-                if not rle_decode(rle).any():
-                    print(f"ERROR {s.sample_id}: an instance mask is empty")
+            for i, rle in enumerate(s.gt_masks):
+                try:
+                    empty = not rle_decode(rle).any()
+                except ValueError as exc:
+                    print(f"ERROR {s.sample_id}: instance {i}: {exc}")
+                    errors += 1
+                    continue
+                if empty:
+                    print(f"ERROR {s.sample_id}: instance {i} has an empty mask")
                     errors += 1
             n_inst[len(s.gt_masks)] += 1
+        images = {s.image_path: (s.width, s.height) for s in samples if s.image_path}
+        bad = Counter()
+        for path, (w, h) in tqdm(images.items(), desc=f"{name}/{split} images", leave=False):
+            problem = _image_problem(Path(path), w, h)
+            if problem:
+                if sum(bad.values()) < 20:
+                    print(f"ERROR {name}/{split}: image {path} {problem}")
+                bad[problem.split(" ")[0]] += 1
+        errors += sum(bad.values())
         types = Counter(s.query_type for s in samples)
         print(
-            f"{name}/{split}: {len(samples)} samples, {len(images)} images, "
+            f"{name}/{split}: {len(samples)} samples, {len(images) or len(samples)} images, "
             f"{sum(s.no_target for s in samples)} no-target, instances per sample "
             f"{dict(sorted(n_inst.items()))}, types {dict(types)}"
         )
-        for path in missing[:5]:
-            print(f"ERROR {name}/{split}: missing image {path}")
-        if missing:
-            print(f"ERROR {name}/{split}: {len(missing)} of {len(images)} images missing")
-            errors += len(missing)
+        if bad:
+            print(f"ERROR {name}/{split}: {sum(bad.values())} of {len(images)} images: {dict(bad)}")
     if not found and not errors:
         print(f"ERROR {name}: no split of {SPLITS[name]} found under {root}")
         errors += 1

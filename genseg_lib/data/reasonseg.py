@@ -17,15 +17,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from genseg_lib.data.refer import DataError
-from genseg_lib.data.sample import Sample
+from genseg_lib.data.sample import DataError, Sample
 from genseg_lib.masks import rle_encode
 
 SOURCE = "the ReasonSeg release of LISA (github.com/dvlab-research/LISA)"
 TARGET, IGNORE = 1, 255
 
 
-def _polygon(shape: dict, where: str) -> np.ndarray:
+# labelme points may lie a little outside the image; beyond this many image sides they are
+# corrupt (and would overflow the int32 coordinates OpenCV draws with)
+MAX_OUTSIDE = 4
+
+
+def _polygon(shape: dict, where: str, height: int, width: int) -> np.ndarray:
     pts = shape.get("points")
     try:
         arr = np.asarray(pts, dtype=np.float64)
@@ -33,6 +37,12 @@ def _polygon(shape: dict, where: str) -> np.ndarray:
         raise DataError(f"{where}: points are not numeric pairs") from exc
     if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 3 or not np.isfinite(arr).all():
         raise DataError(f"{where}: polygon needs at least 3 finite (x, y) points, got {pts!r:.80}")
+    limit = MAX_OUTSIDE * max(height, width)
+    if np.abs(arr).max() > limit:
+        raise DataError(
+            f"{where}: a coordinate ({np.abs(arr).max():.3g}) lies beyond {MAX_OUTSIDE} image "
+            f"sides of a {width}x{height} image"
+        )
     return arr.astype(np.int32)
 
 
@@ -47,10 +57,12 @@ def reasonseg_masks(shapes: list[dict], height: int, width: int, where: str) -> 
     """Instance masks (one per ``target`` polygon) after LISA's painting order."""
     polys = []
     for i, shape in enumerate(shapes):
+        if not isinstance(shape, dict):
+            raise DataError(f"{where} shape {i}: a {type(shape).__name__}, not an object")
         label = str(shape.get("label", "")).lower()
         if label == "flag":  # deprecated annotations, skipped by LISA too
             continue
-        poly = _polygon(shape, f"{where} shape {i}")
+        poly = _polygon(shape, f"{where} shape {i}", height, width)
         area = int(_fill(poly, height, width, 1).sum())
         polys.append((area, "ignore" in label, poly))
     label_map = np.zeros((height, width), dtype=np.uint8)
@@ -86,25 +98,36 @@ def load_reasonseg(root: Path | str, split: str) -> list[Sample]:
     for ann_path in sorted(folder.glob("*.json")):
         where = f"reasonseg: {ann_path}"
         try:
-            ann = json.loads(ann_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON: {exc}") from exc
+            ann = json.loads(ann_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{where}: not valid UTF-8 JSON: {exc}") from exc
+        if not isinstance(ann, dict):
+            raise DataError(f"{where}: holds a {type(ann).__name__}, not an object")
         image_path = ann_path.with_suffix(".jpg")
         if not image_path.is_file():
             raise DataError(f"{where}: its image {image_path} is missing")
-        with Image.open(image_path) as img:
-            width, height = img.size
+        try:
+            with Image.open(image_path) as img:
+                width, height = img.size
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"{where}: cannot read its image {image_path}: {exc}") from exc
         texts = ann.get("text")
         if isinstance(texts, str):
             texts = [texts]
-        if not texts or not isinstance(ann.get("shapes"), list):
-            raise DataError(f"{where}: needs a non-empty 'text' and a 'shapes' list")
+        if (
+            not isinstance(texts, list)
+            or not texts
+            or not all(isinstance(t, str) and t.strip() for t in texts)
+        ):
+            raise DataError(f"{where}: 'text' must be a query or a non-empty list of queries")
+        if not isinstance(ann.get("shapes"), list):
+            raise DataError(f"{where}: needs a 'shapes' list")
         rles = [rle_encode(m) for m in reasonseg_masks(ann["shapes"], height, width, where)]
         for i, text in enumerate(texts):
             samples.append(
                 Sample(
                     sample_id=f"reasonseg/{split}/{ann_path.stem}/{i}",
-                    query=str(text),
+                    query=text,
                     gt_masks=rles,
                     no_target=not rles,
                     width=width,

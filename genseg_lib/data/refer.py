@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 from pycocotools import mask as mask_utils
 
-from genseg_lib.data.sample import Sample
+from genseg_lib.data.sample import DataError, Sample
 from genseg_lib.masks import RLE, valid_polygon
 
 LOG = logging.getLogger(__name__)
@@ -34,10 +35,8 @@ SOURCES = {
     "grefcoco": "the gRefCOCO release of ReLA (github.com/henghuiding/gRefCOCO)",
 }
 IMAGE_DIR = Path("images") / "train2014"
-
-
-class DataError(ValueError):
-    """Malformed or missing dataset input; the message names the file and record."""
+# compressed COCO RLE: 6-bit groups written as the characters 48 ('0') to 111 ('o')
+RLE_ALPHABET = re.compile(r"[0-o]+")
 
 
 def _missing(path: Path, dataset: str) -> DataError:
@@ -56,10 +55,20 @@ def _read_refs(candidates: list[Path], dataset: str) -> list[dict]:
                         refs = pickle.load(fh)
                 else:
                     refs = json.loads(path.read_text())
-            except (pickle.UnpicklingError, json.JSONDecodeError, EOFError) as exc:
+            except (
+                pickle.UnpicklingError,
+                json.JSONDecodeError,
+                EOFError,
+                UnicodeDecodeError,
+            ) as exc:
                 raise DataError(f"{dataset}: cannot read {path}: {exc}") from exc
             if not isinstance(refs, list):
                 raise DataError(f"{dataset}: {path} holds a {type(refs).__name__}, not a ref list")
+            for i, ref in enumerate(refs):
+                if not isinstance(ref, dict):
+                    raise DataError(
+                        f"{dataset}: {path} entry {i} is a {type(ref).__name__}, not a ref object"
+                    )
             return refs
     raise _missing(candidates[0], dataset)
 
@@ -71,24 +80,48 @@ class CocoIndex:
         if not path.is_file():
             raise _missing(path, dataset)
         try:
-            coco = json.loads(path.read_text())
+            coco = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{dataset}: {path} is not UTF-8 text: {exc}") from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"{dataset}: {path} is not valid JSON: {exc}") from exc
+        if not isinstance(coco, dict):
+            raise DataError(f"{dataset}: {path} holds a {type(coco).__name__}, not a COCO object")
         for key in ("images", "annotations"):
-            if key not in coco:
+            if not isinstance(coco.get(key), list):
                 raise DataError(f"{dataset}: {path} has no '{key}' list")
         self.path = path
         self.dataset = dataset
-        self.images = {img["id"]: img for img in coco["images"]}
-        self.anns = {ann["id"]: ann for ann in coco["annotations"]}
+        self.images = self._by_id(coco["images"], "image")
+        self.anns = self._by_id(coco["annotations"], "annotation")
         self._rle_cache: dict[int, RLE] = {}
 
+    def _by_id(self, entries: list, kind: str) -> dict[int, dict]:
+        out = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not _is_int(entry.get("id")):
+                raise DataError(f"{self.dataset}: {self.path} {kind} entry {i} has no integer 'id'")
+            out[entry["id"]] = entry
+        return out
+
     def image(self, image_id: int, record: str) -> dict:
+        """The image entry ``image_id``, checked: positive integer ``height`` and ``width``."""
         if image_id not in self.images:
             raise DataError(
                 f"{self.dataset}: {record} refers to image {image_id}, not in {self.path}"
             )
-        return self.images[image_id]
+        img = self.images[image_id]
+        for key in ("height", "width"):
+            if not _is_int(img.get(key)) or img[key] <= 0:
+                raise DataError(
+                    f"{self.dataset}: {self.path} image {image_id}: '{key}' is "
+                    f"{img.get(key)!r:.40}, expected a positive integer"
+                )
+        if "file_name" in img and not isinstance(img["file_name"], str):
+            raise DataError(
+                f"{self.dataset}: {self.path} image {image_id}: 'file_name' is not text"
+            )
+        return img
 
     def ann_rle(self, ann_id: int, record: str) -> RLE | None:
         """Compressed RLE (``counts`` str) of one annotation; None for an ``iscrowd`` one."""
@@ -101,6 +134,8 @@ class CocoIndex:
         ann = self.anns[ann_id]
         if ann.get("iscrowd", 0):
             return None
+        if not _is_int(ann.get("image_id")):
+            raise DataError(f"{self.dataset}: {self.path} annotation {ann_id} has no 'image_id'")
         img = self.image(ann["image_id"], f"annotation {ann_id}")
         rle = segmentation_to_rle(
             ann.get("segmentation"), img["height"], img["width"], f"{self.path} annotation {ann_id}"
@@ -126,16 +161,24 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> RLE:
             raise DataError(f"{where}: no polygon with at least 3 points")
         rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
     elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
-        if isinstance(seg["counts"], list):
+        if not isinstance(seg["size"], list) or list(seg["size"]) != [height, width]:
+            raise DataError(
+                f"{where}: RLE size {seg['size']!r:.40} differs from image {height}x{width}"
+            )
+        counts = seg["counts"]
+        if isinstance(counts, bytes):
+            counts = counts.decode("ascii", errors="replace")
+        if isinstance(counts, list):
+            if not all(_is_int(c) and c >= 0 for c in counts) or sum(counts) != height * width:
+                raise DataError(
+                    f"{where}: uncompressed RLE counts must be non-negative integers adding up "
+                    f"to {height}*{width}"
+                )
             rle = mask_utils.frPyObjects(seg, height, width)
+        elif isinstance(counts, str) and RLE_ALPHABET.fullmatch(counts):
+            rle = {"size": seg["size"], "counts": counts}
         else:
-            counts = seg["counts"]
-            rle = {
-                "size": seg["size"],
-                "counts": counts.encode() if isinstance(counts, str) else counts,
-            }
-        if list(rle["size"]) != [height, width]:
-            raise DataError(f"{where}: RLE size {rle['size']} differs from image {height}x{width}")
+            raise DataError(f"{where}: RLE counts {counts!r:.40} are not a COCO RLE string")
     else:
         raise DataError(f"{where}: segmentation is neither polygons nor RLE")
     counts = rle["counts"]
@@ -143,6 +186,23 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> RLE:
         "size": [height, width],
         "counts": counts.decode() if isinstance(counts, bytes) else counts,
     }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(ref: dict, key: str, kinds: tuple[type, ...], record: str) -> Any:
+    """``ref[key]``, which must be present and of one of ``kinds``; else a named error."""
+    if key not in ref:
+        raise DataError(f"{record}: no '{key}'")
+    value = ref[key]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise DataError(
+            f"{record}: '{key}' is a {type(value).__name__} ({value!r:.40}), expected {names}"
+        )
+    return value
 
 
 def _check_split(refs: list[dict], split: str, dataset: str, path: Path) -> None:
@@ -157,9 +217,16 @@ def _image_path(root: Path, img: dict) -> str:
 
 
 def _sentences(ref: dict, record: str) -> list[dict]:
+    """The ref's sentences, each checked: an object with ``sent`` text and a ``sent_id``."""
     sents = ref.get("sentences")
     if not isinstance(sents, list) or not sents:
         raise DataError(f"{record}: no sentences")
+    for i, sent in enumerate(sents):
+        where = f"{record} sentence {i}"
+        if not isinstance(sent, dict):
+            raise DataError(f"{where}: a {type(sent).__name__}, not an object")
+        _field(sent, "sent", (str,), where)
+        _field(sent, "sent_id", (int, str), where)
     return sents
 
 
@@ -175,8 +242,9 @@ def load_refcocog(root: Path | str, split: str) -> list[Sample]:
         if ref.get("split") != split:
             continue
         record = f"refcocog: {refs_path} ref {ref.get('ref_id')}"
-        img = coco.image(ref["image_id"], record)
-        rle = coco.ann_rle(ref["ann_id"], record)
+        _field(ref, "ref_id", (int, str), record)
+        img = coco.image(_field(ref, "image_id", (int,), record), record)
+        rle = coco.ann_rle(_field(ref, "ann_id", (int,), record), record)
         if rle is None:
             raise DataError(f"{record}: its annotation {ref['ann_id']} is a crowd region")
         for sent in _sentences(ref, record):
@@ -217,8 +285,12 @@ def load_grefcoco(root: Path | str, split: str) -> list[Sample]:
         if ref.get("split") != split:
             continue
         record = f"grefcoco: {refs_path} ref {ref.get('ref_id')}"
-        img = coco.image(ref["image_id"], record)
-        ann_ids = ref["ann_id"] if isinstance(ref["ann_id"], list) else [ref["ann_id"]]
+        _field(ref, "ref_id", (int, str), record)
+        img = coco.image(_field(ref, "image_id", (int,), record), record)
+        ann_id = _field(ref, "ann_id", (int, list), record)
+        ann_ids = ann_id if isinstance(ann_id, list) else [ann_id]
+        if not all(_is_int(a) for a in ann_ids):
+            raise DataError(f"{record}: 'ann_id' {ann_id!r:.60} is not a list of integers")
         no_target = bool(ref.get("no_target", False)) or ann_ids == [-1]
         if no_target and ann_ids not in ([-1], []):
             raise DataError(f"{record}: no_target but ann_id {ann_ids}")

@@ -16,6 +16,10 @@ from PIL import Image
 from genseg_lib.masks import RLE, rle_decode, union_masks
 
 
+class DataError(ValueError):
+    """Malformed or missing dataset input; the message names the file and record."""
+
+
 @dataclass
 class Sample:
     """One referring query on one image.
@@ -59,14 +63,18 @@ class Sample:
         return self.width, self.height
 
     def load_image(self) -> Image.Image:
-        """The image as an RGB PIL image; a missing file is an error naming the sample."""
+        """The image as an RGB PIL image; a missing file is a `FileNotFoundError` and an empty or
+        undecodable one a `DataError`, each naming the sample and the file."""
         if self.image is not None:
             return Image.fromarray(self.image).convert("RGB")
         path = Path(self.image_path)
         if not path.is_file():
             raise FileNotFoundError(f"sample {self.sample_id}: image not found at {path}")
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for broken files
+            raise DataError(f"sample {self.sample_id}: cannot decode image {path}: {exc}") from exc
 
     def instance_masks(self) -> list[np.ndarray]:
         """Boolean ``(H, W)`` mask per GT instance."""

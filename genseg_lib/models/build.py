@@ -150,6 +150,43 @@ class Qwen3VLSizes:
     rope_theta: float = 5_000_000.0
     max_position_embeddings: int = 4096
     deepstack_visual_indexes: list[int] | None = None  # default: the last vision layer
+    vision_intermediate_size: int | None = None  # default: 2 x vision_hidden_size
+    vision_position_embeddings: int = 256
+    tie_word_embeddings: bool = True
+
+
+def _published(hidden, layers, heads, intermediate, vision, tie) -> Qwen3VLSizes:
+    depth, width, v_inter, deepstack = vision
+    return Qwen3VLSizes(
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=8,
+        head_dim=128,
+        vision_hidden_size=width,
+        vision_depth=depth,
+        vision_heads=16,
+        mrope_section=[24, 20, 20],
+        rope_theta=5_000_000.0,
+        max_position_embeddings=262_144,
+        deepstack_visual_indexes=deepstack,
+        vision_intermediate_size=v_inter,
+        vision_position_embeddings=2304,
+        tie_word_embeddings=tie,
+    )
+
+
+# Layer sizes of the released Qwen3-VL Instruct models, from the config.json of
+# Qwen/Qwen3-VL-{2B,4B,8B}-Instruct on the Hugging Face hub (text: hidden size, layers, query
+# heads, MLP width; 8 KV heads, head dim 128, interleaved M-RoPE [24, 20, 20], theta 5e6;
+# vision: depth, width, MLP width, DeepStack layers; 16 heads, patch 16, merge 2), for sizing
+# runs (benchmarks/paper_scale.py) without downloading the weights
+QWEN3VL_PUBLISHED_SIZES: dict[str, Qwen3VLSizes] = {
+    "2b": _published(2048, 28, 16, 6144, (24, 1024, 4096, [5, 11, 17]), tie=True),
+    "4b": _published(2560, 36, 32, 9728, (24, 1024, 4096, [5, 11, 17]), tie=True),
+    "8b": _published(4096, 36, 32, 12288, (27, 1152, 4304, [8, 16, 24]), tie=False),
+}
 
 
 def qwen3vl_config(sizes: Qwen3VLSizes, tokenizer: Any, vocab_size: int | None = None) -> Any:
@@ -181,20 +218,20 @@ def qwen3vl_config(sizes: Qwen3VLSizes, tokenizer: Any, vocab_size: int | None =
         vision_config={
             "depth": sizes.vision_depth,
             "hidden_size": sizes.vision_hidden_size,
-            "intermediate_size": 2 * sizes.vision_hidden_size,
+            "intermediate_size": sizes.vision_intermediate_size or 2 * sizes.vision_hidden_size,
             "num_heads": sizes.vision_heads,
             "patch_size": 16,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
             "out_hidden_size": sizes.hidden_size,
-            "num_position_embeddings": 256,
+            "num_position_embeddings": sizes.vision_position_embeddings,
             "deepstack_visual_indexes": sizes.deepstack_visual_indexes or [sizes.vision_depth - 1],
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+        tie_word_embeddings=sizes.tie_word_embeddings,
     )
 
 
@@ -261,7 +298,7 @@ def build_tiny_qwen25vl(path: str | Path, seed: int = 0) -> Path:
         vision_config={
             "depth": sizes.vision_depth,
             "hidden_size": sizes.vision_hidden_size,
-            "intermediate_size": 2 * sizes.vision_hidden_size,
+            "intermediate_size": sizes.vision_intermediate_size or 2 * sizes.vision_hidden_size,
             "num_heads": sizes.vision_heads,
             "patch_size": 14,
             "spatial_merge_size": 2,
@@ -274,7 +311,7 @@ def build_tiny_qwen25vl(path: str | Path, seed: int = 0) -> Path:
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+        tie_word_embeddings=sizes.tie_word_embeddings,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)

@@ -88,6 +88,25 @@ def resolve_model(cfg: Sam2Config) -> tuple[str, str | None]:
     return config, None if cfg.random_init else str(path)
 
 
+def save_random_sam2(
+    model: str, folder: str | Path, image_size: int | None = None, seed: int = 0
+) -> Path:
+    """A random-initialised SAM 2 of a table id (e.g. ``facebook/sam2.1-hiera-tiny``) saved
+    as the official checkpoint file name in ``folder`` (``{"model": state_dict}``), so that
+    ``Sam2Bridge.from_pretrained(path)`` loads it as it loads downloaded weights (strictly).
+    A stand-in for dry runs: its masks mean nothing."""
+    from sam2.build_sam import build_sam2
+
+    config, ckpt_name = _model_table()[model]
+    path = Path(folder) / ckpt_name
+    torch.manual_seed(seed)
+    overrides = [f"++model.image_size={image_size}"] if image_size else []
+    sam = build_sam2(config, None, device="cpu", hydra_overrides_extra=overrides)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": sam.state_dict()}, path)
+    return path
+
+
 class Sam2Bridge:
     """Batched, cached SAM 2 implementing `PromptableSegmenter`."""
 

@@ -23,6 +23,7 @@ from genseg_lib.train.grpo import (
     train,
     train_stages,
 )
+from genseg_lib.train.peer_rewards import PEER_REWARDS
 from genseg_lib.train.rewards import NEEDS_SEGMENTER, PRESETS, REWARDS
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def command_line_overrides(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         epilog=(
             f"recipes (configs/recipes): {', '.join(recipe_names())}. "
             f"Reward presets: {presets}. "
-            f"Reward terms: {', '.join(sorted([*REWARDS, *NEEDS_SEGMENTER]))}."
+            f"Reward terms: {', '.join(sorted([*REWARDS, *PEER_REWARDS, *NEEDS_SEGMENTER]))}."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

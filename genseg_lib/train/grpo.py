@@ -260,12 +260,34 @@ def train(
         if main_process:
             write_run_info(out, grpo_run_info(args, grpo))
         trainer = build_trainer(args, grpo, extra_rewards)
+        _warn_if_no_optimizer_state(out, grpo)
         trainer.train(resume_from_checkpoint=_resume_arg(grpo))
         trainer.save_model(grpo.output_dir)
         trainer.save_state()  # trainer_state.json: the per-term reward curves
         if trainer.accelerator.is_main_process:
             trainer.processing_class.save_pretrained(grpo.output_dir)
     return out
+
+
+def _warn_if_no_optimizer_state(out: Path, grpo: Any) -> None:
+    """Say so when the checkpoint a resume starts from holds no optimizer state (saved with
+    ``save_only_model``, or copied without it): the Trainer then quietly restarts AdamW's
+    moments, so the resumed run is not the uninterrupted one."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    resume = _resume_arg(grpo)
+    if resume is None:
+        return
+    checkpoint = Path(get_last_checkpoint(str(out)) or "") if resume is True else Path(resume)
+    if not checkpoint.name or not checkpoint.is_dir():
+        return  # the Trainer names a missing checkpoint itself
+    names = [p.name for p in checkpoint.iterdir()]
+    if not any("optimizer" in n or n.startswith("global_step") for n in names):
+        LOG.warning(
+            "resuming from %s, which holds no optimizer state: the optimizer starts afresh "
+            "(its moments are lost), so this run will differ from an uninterrupted one",
+            checkpoint,
+        )
 
 
 def _refuse_to_clobber(out: Path, args: GenSegArguments, grpo: Any) -> None:

@@ -305,19 +305,37 @@ REWARDS: dict[str, Callable[[], RewardFn]] = {
 }
 NEEDS_SEGMENTER = ("sam_mask_iou",)
 
-# anchor presets (docs/method.md §4), so results compare with the anchors' training signal
+# presets (docs/method.md §4): the paper's two recipes; the anchors' rewards scored strictly as
+# their own code does, on answers in their own formats (`peer_rewards`, the default for their
+# names); and "-like" versions of the anchors' thresholds on this project's answer format
 PRESETS: dict[str, list[str]] = {
     "genseg-r1": ["format", "box_iou", "box_l1", "points_in_mask"],
     "genseg-r1-g": ["format", "no_target", "sam_mask_iou"],
-    "segzero": ["format", "box_iou_gt0.5", "box_l1_lt10px840", "points_segzero_lt100px840"],
-    "visionreasoner": ["format", "box_iou_gt0.5", "box_l1_lt10px840", "points_segzero_lt30px840"],
+    "segzero": [
+        "think_format",
+        "segzero_answer_format",
+        "segzero_box_iou",
+        "segzero_points",
+        "segzero_box_l1",
+    ],
+    "visionreasoner": ["think_format", "vr_answer_format", "vr_accuracy", "vr_non_repeat"],
+    "segzero-like": ["format", "box_iou_gt0.5", "box_l1_lt10px840", "points_segzero_lt100px840"],
+    "visionreasoner-like": [
+        "format",
+        "box_iou_gt0.5",
+        "box_l1_lt10px840",
+        "points_segzero_lt30px840",
+    ],
 }
 
 
 def build_rewards(
     names: Sequence[str], segmenter: PromptableSegmenter | None = None
 ) -> list[RewardFn]:
-    """Reward functions by name (see `REWARDS`; ``sam_mask_iou`` needs a segmenter)."""
+    """Reward functions by name (see `REWARDS` and `peer_rewards.PEER_REWARDS`;
+    ``sam_mask_iou`` needs a segmenter)."""
+    from genseg_lib.train.peer_rewards import PEER_REWARDS
+
     out = []
     for name in names:
         if name == "sam_mask_iou":
@@ -326,8 +344,9 @@ def build_rewards(
             out.append(make_sam_mask_iou_reward(segmenter))
         elif name in REWARDS:
             out.append(REWARDS[name]())
+        elif name in PEER_REWARDS:
+            out.append(PEER_REWARDS[name])
         else:
-            raise ValueError(
-                f"unknown reward {name!r}; known: {sorted([*REWARDS, *NEEDS_SEGMENTER])}"
-            )
+            known = sorted([*REWARDS, *PEER_REWARDS, *NEEDS_SEGMENTER])
+            raise ValueError(f"unknown reward {name!r}; known: {known}")
     return out

@@ -18,7 +18,7 @@ def test_check_reports_missing_images(data_root, capsys):
     assert main(["check", "refcocog", str(data_root)]) == 1
     out = capsys.readouterr().out
     assert "refcocog/val: 3 samples, 2 images" in out
-    assert "missing image" in out and "COCO_train2014_000000000002.jpg" in out
+    assert "image " in out and "COCO_train2014_000000000002.jpg missing" in out
 
 
 def test_check_all_formats_ok(data_root, capsys):

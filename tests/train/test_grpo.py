@@ -1,6 +1,7 @@
 """GRPO recipes on the tiny Qwen3-VL (CPU): terms logged, parameters move, resume, LoRA, stages."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -142,7 +143,9 @@ def test_special_tokens_suppressed_in_sampling(tiny_vlm_path, data, tmp_path):
     assert {151655, 151652, 151644, 151643} <= suppressed and 151645 not in suppressed
 
 
-def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, data, tmp_path):
+def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(
+    tiny_vlm_path, data, tmp_path, caplog
+):
     before = load_file(tiny_vlm_path / "model.safetensors")
     run = tmp_path / "r1"
     train(
@@ -174,6 +177,23 @@ def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(tiny_vlm_path, da
     state, _ = logged_keys(run)
     assert state["global_step"] == 2
     assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2]
+    assert "holds no optimizer state" not in caplog.text
+    # a checkpoint without its optimizer state resumes, and says what that costs
+    (run / "checkpoint-2" / "optimizer.pt").unlink()
+    with caplog.at_level(logging.WARNING, logger="genseg_lib.train.grpo"):
+        train(
+            *settings_for(
+                "genseg-r1",
+                tiny_vlm_path,
+                data,
+                run,
+                max_steps=3,
+                save_steps=1,
+                resume_from_checkpoint="true",
+            ),
+            [pseudo_random],
+        )
+    assert f"resuming from {run / 'checkpoint-2'}, which holds no optimizer state" in caplog.text
 
 
 def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):

@@ -29,8 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from genseg_lib.data.refer import DataError
-from genseg_lib.data.sample import Sample
+from genseg_lib.data.sample import DataError, Sample
 from genseg_lib.data.synthref.queries import make_queries, program_text
 from genseg_lib.data.synthref.scenes import SceneObject, SynthRefConfig, render_scene
 from genseg_lib.masks import rle_encode
