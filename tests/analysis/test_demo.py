@@ -149,7 +149,7 @@ def test_uploads_are_letterboxed_and_cleared():
     ui = build_widget(vlm, GrabCutSegmenter(), samples, input_size=128)
     big = io.BytesIO()
     Image.fromarray(samples[1].image).resize((320, 240)).save(big, format="PNG")
-    ui.upload.value = (
+    upload = (
         {
             "name": "big.png",
             "type": "image/png",
@@ -158,6 +158,7 @@ def test_uploads_are_letterboxed_and_cleared():
             "last_modified": datetime.now(UTC),
         },
     )
+    ui.upload.value = upload
     assert not ui.clear.disabled
     ui.run()
     assert ui.last_result.image.shape == (128, 128, 3)
@@ -166,15 +167,7 @@ def test_uploads_are_letterboxed_and_cleared():
     assert not ui.upload.value and ui.clear.disabled
     ui.run()
     assert np.array_equal(ui.last_result.image, samples[0].image) and ui.last_result.note == ""
-    ui.upload.value = (
-        {
-            "name": "big.png",
-            "type": "image/png",
-            "size": 1,
-            "content": memoryview(big.getvalue()),
-            "last_modified": datetime.now(UTC),
-        },
-    )
+    ui.upload.value = upload
     ui.picker.value = 3  # picking a sample replaces the upload
     assert not ui.upload.value
     ui.run()
