@@ -27,13 +27,7 @@ import torch
 from genseg_lib.data.synthref import SynthRefConfig, synthref_samples, write_synthref
 from genseg_lib.device import resolve_device
 from genseg_lib.evaluate import EvalConfig, VLMPrompter, evaluate
-from genseg_lib.models.build import (
-    QWEN3VL_PUBLISHED_SIZES,
-    Qwen3VLSizes,
-    build_processor,
-    new_qwen3vl,
-    qwen_tokenizer,
-)
+from genseg_lib.models.build import QWEN3VL_PUBLISHED_SIZES, Qwen3VLSizes, save_random_qwen3vl
 from genseg_lib.models.vlm import GenerationOptions, load_vlm
 from genseg_lib.segment.factory import build_segmenter
 from genseg_lib.train.grpo import build_trainer, recipe_settings
@@ -43,21 +37,6 @@ SIZES = {"tiny": Qwen3VLSizes(), **QWEN3VL_PUBLISHED_SIZES}
 # expressions per split (docs/method.md §6): RefCOCOg umd train and val
 REFCOCOG_TRAIN, REFCOCOG_VAL = 80_512, 4_896
 GENERATION_BACKENDS = ("hf",)  # where vLLM would plug in (docs/method.md §8)
-
-
-def save_model(size: str, path: Path, device: torch.device, bf16: bool) -> int:
-    """Build the model random-initialised on ``device`` and save it with its processor;
-    returns the parameter count."""
-    tokenizer = qwen_tokenizer()
-    with device:
-        model = new_qwen3vl(SIZES[size], tokenizer, seed=0, vocab_size=151936)
-    if bf16:
-        model = model.to(torch.bfloat16)
-    model.save_pretrained(path)
-    build_processor(tokenizer).save_pretrained(path)
-    count = model.num_parameters()
-    del model
-    return count
 
 
 def main() -> None:
@@ -90,7 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        n_params = save_model(args.size, tmp / "model", device, bf16=cuda)
+        n_params = save_random_qwen3vl(
+            tmp / "model", SIZES[args.size], 0, device, torch.bfloat16 if cuda else None
+        )
         build_s = time.perf_counter() - t0
         write_synthref(tmp / "data", 400, seed=0, cfg=SynthRefConfig(image_size=args.image_size))
         overrides = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from genseg_lib.answer import parse_answer
 from genseg_lib.evaluate import PREDICTIONS, read_predictions, summarize
+from genseg_lib.masks import point_in_mask
 from genseg_lib.runinfo import read_run_info
 from genseg_lib.segment.base import answer_masks
 
@@ -75,7 +76,7 @@ def points_inside_rate(
             continue
         gt = s.gt_mask()
         for inst in rec["instances"]:
-            for x, y in inst["points"]:
+            for point in inst["points"]:
                 total += 1
-                inside += bool(0 <= y < gt.shape[0] and 0 <= x < gt.shape[1] and gt[int(y), int(x)])
+                inside += point_in_mask(point, gt)
     return inside / total if total else float("nan")

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from genseg_lib.cli import positive_int
 from genseg_lib.data import LOADERS, SPLITS, DataError, load_dataset
+from genseg_lib.data.sample import IMAGE_ERRORS
 from genseg_lib.data.synthref import SynthRefConfig, write_synthref
 from genseg_lib.masks import rle_decode
 
@@ -31,7 +32,7 @@ def _image_problem(path: Path, width: int, height: int) -> str | None:
         with Image.open(path) as img:
             img.load()  # decode every pixel: a truncated file fails here, not mid-run
             size = img.size
-    except (OSError, SyntaxError, ValueError) as exc:
+    except IMAGE_ERRORS as exc:
         return f"cannot be decoded ({exc})"
     if size != (width, height):
         return f"is {size[0]}x{size[1]}, the annotations say {width}x{height}"

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from genseg_lib.data.sample import DataError, Sample
+from genseg_lib.data.sample import IMAGE_ERRORS, DataError, Sample
 from genseg_lib.masks import rle_encode
 
 SOURCE = "the ReasonSeg release of LISA (github.com/dvlab-research/LISA)"
@@ -109,7 +109,7 @@ def load_reasonseg(root: Path | str, split: str) -> list[Sample]:
         try:
             with Image.open(image_path) as img:
                 width, height = img.size
-        except (OSError, SyntaxError, ValueError) as exc:
+        except IMAGE_ERRORS as exc:
             raise DataError(f"{where}: cannot read its image {image_path}: {exc}") from exc
         texts = ann.get("text")
         if isinstance(texts, str):

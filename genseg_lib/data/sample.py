@@ -20,6 +20,10 @@ class DataError(ValueError):
     """Malformed or missing dataset input; the message names the file and record."""
 
 
+# what PIL raises for an empty, truncated or undecodable image file
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError)
+
+
 @dataclass
 class Sample:
     """One referring query on one image.
@@ -73,7 +77,7 @@ class Sample:
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for broken files
+        except IMAGE_ERRORS as exc:
             raise DataError(f"sample {self.sample_id}: cannot decode image {path}: {exc}") from exc
 
     def instance_masks(self) -> list[np.ndarray]:

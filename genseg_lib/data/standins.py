@@ -13,6 +13,7 @@ Layout (as `refer.py` and `reasonseg.py` read it)::
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 from pathlib import Path
@@ -107,9 +108,9 @@ def write_native_standins(
         rs_dir = root / "reasonseg" / split
         rs_dir.mkdir(parents=True, exist_ok=True)
         for n, (image_id, scene, queries) in enumerate(per_scene):
-            Image.fromarray(scene["image"]).save(
-                image_dir / f"COCO_train2014_{image_id:012d}.jpg", quality=95
-            )
+            jpeg = io.BytesIO()
+            Image.fromarray(scene["image"]).save(jpeg, format="JPEG", quality=95)
+            (image_dir / f"COCO_train2014_{image_id:012d}.jpg").write_bytes(jpeg.getvalue())
             for _kind, text, targets in queries:
                 sentence = _sentence(text, sent_id)
                 if len(targets) == 1:
@@ -146,7 +147,7 @@ def write_native_standins(
                 for poly in _polygons(scene["masks"][t - image_id * 100])
             ]
             name = f"{split}_{n:04d}"
-            Image.fromarray(scene["image"]).save(rs_dir / f"{name}.jpg", quality=95)
+            (rs_dir / f"{name}.jpg").write_bytes(jpeg.getvalue())
             (rs_dir / f"{name}.json").write_text(
                 json.dumps({"text": [text], "is_sentence": kind == "reasoning", "shapes": shapes})
             )

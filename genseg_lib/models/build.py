@@ -248,15 +248,32 @@ def new_qwen3vl(sizes: Qwen3VLSizes, tokenizer: Any, seed: int, vocab_size: int 
     return model
 
 
-def build_tiny_qwen3vl(path: str | Path, sizes: Qwen3VLSizes | None = None, seed: int = 0) -> Path:
-    """Save a tiny random-initialised Qwen3-VL + processor (real Qwen vocabulary) to ``path``
-    with ``save_pretrained``; load it back with `load_vlm(path)`. Fully offline."""
-    path = Path(path)
+def save_random_qwen3vl(
+    path: str | Path,
+    sizes: Qwen3VLSizes,
+    seed: int = 0,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> int:
+    """Build a random-initialised Qwen3-VL of ``sizes`` (on ``device``, cast to ``dtype`` when
+    given) and save it with its processor (real Qwen vocabulary) to ``path`` with
+    ``save_pretrained``; returns its parameter count. Fully offline."""
     tokenizer = qwen_tokenizer()
-    model = new_qwen3vl(sizes or Qwen3VLSizes(), tokenizer, seed, vocab_size=151936)
-    model.save_pretrained(path)
-    build_processor(tokenizer).save_pretrained(path)
-    LOG.info("tiny Qwen3-VL (%.1f M parameters) saved to %s", model.num_parameters() / 1e6, path)
+    with device or torch.device("cpu"):
+        model = new_qwen3vl(sizes, tokenizer, seed, vocab_size=151936)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(Path(path))
+    build_processor(tokenizer).save_pretrained(Path(path))
+    return model.num_parameters()
+
+
+def build_tiny_qwen3vl(path: str | Path, sizes: Qwen3VLSizes | None = None, seed: int = 0) -> Path:
+    """Save a tiny random-initialised Qwen3-VL + processor to ``path``; load it back with
+    `load_vlm(path)`. Fully offline."""
+    path = Path(path)
+    n_params = save_random_qwen3vl(path, sizes or Qwen3VLSizes(), seed)
+    LOG.info("tiny Qwen3-VL (%.1f M parameters) saved to %s", n_params / 1e6, path)
     return path
 
 

@@ -88,6 +88,14 @@ def resolve_model(cfg: Sam2Config) -> tuple[str, str | None]:
     return config, None if cfg.random_init else str(path)
 
 
+def _build_sam2(config: str, ckpt: str | None, device: str, image_size: int | None) -> Any:
+    """``build_sam2`` with the input size overridden when given (a reduced model)."""
+    from sam2.build_sam import build_sam2
+
+    overrides = [f"++model.image_size={image_size}"] if image_size else []
+    return build_sam2(config, ckpt, device=device, hydra_overrides_extra=overrides)
+
+
 def save_random_sam2(
     model: str, folder: str | Path, image_size: int | None = None, seed: int = 0
 ) -> Path:
@@ -95,13 +103,10 @@ def save_random_sam2(
     as the official checkpoint file name in ``folder`` (``{"model": state_dict}``), so that
     ``Sam2Bridge.from_pretrained(path)`` loads it as it loads downloaded weights (strictly).
     A stand-in for dry runs: its masks mean nothing."""
-    from sam2.build_sam import build_sam2
-
     config, ckpt_name = _model_table()[model]
     path = Path(folder) / ckpt_name
     torch.manual_seed(seed)
-    overrides = [f"++model.image_size={image_size}"] if image_size else []
-    sam = build_sam2(config, None, device="cpu", hydra_overrides_extra=overrides)
+    sam = _build_sam2(config, None, "cpu", image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": sam.state_dict()}, path)
     return path
@@ -129,15 +134,11 @@ class Sam2Bridge:
         cls, model: str = "facebook/sam2.1-hiera-large", **kwargs: Any
     ) -> Sam2Bridge:
         """Build from a hub id or local checkpoint (strict load); kwargs are `Sam2Config` fields."""
-        from sam2.build_sam import build_sam2
-
         cfg = Sam2Config(model=model, **kwargs)
         config, ckpt = resolve_model(cfg)
         if cfg.random_init:
             LOG.warning("SAM 2 %s built with RANDOM weights (random_init=True)", config)
-        overrides = [f"++model.image_size={cfg.image_size}"] if cfg.image_size else []
-        device = resolve_device(cfg.device)
-        sam = build_sam2(config, ckpt, device=str(device), hydra_overrides_extra=overrides)
+        sam = _build_sam2(config, ckpt, str(resolve_device(cfg.device)), cfg.image_size)
         return cls(sam, cfg)
 
     def describe(self) -> dict[str, Any]:

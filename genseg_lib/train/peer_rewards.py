@@ -223,17 +223,19 @@ def _peer_term(name: str, score: Callable[[str, list, list], float]) -> RewardFn
     """A TRL reward: ``score(text, gt_boxes, gt_points)`` with the GT in the 840 frame."""
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        n = len(completions)
+        frames = kwargs.get("coord_frame") or [None] * n
+        gt_points = kwargs.get("gt_points") or [[]] * n
         out = []
         for i, c in enumerate(completions):
-            frame = (kwargs.get("coord_frame") or [None] * len(completions))[i]
-            if frame not in (None, "pixels840"):
+            if frames[i] not in (None, "pixels840"):
                 raise ValueError(
                     f"{name}: the strict peer presets read 840x840-frame pixels "
-                    f"(coord_frame 'pixels840'), got {frame!r}"
+                    f"(coord_frame 'pixels840'), got {frames[i]!r}"
                 )
             boxes, points = to_peer_frame(
                 kwargs["gt_boxes"][i],
-                (kwargs.get("gt_points") or [[]] * len(completions))[i],
+                gt_points[i],
                 int(kwargs["width"][i]),
                 int(kwargs["height"][i]),
             )

@@ -10,11 +10,12 @@ from genseg_lib.segment.classical import GrabCutConfig, GrabCutSegmenter
 from genseg_lib.segment.oracle import oracle_prompts
 
 
-def scene():
+def scene(hw=(64, 80), rows=(20, 40), cols=(30, 55)):
+    """A red rectangle (``rows`` x ``cols``) on grey noise, and its mask."""
     rng = np.random.default_rng(0)
-    img = rng.normal(120, 6, (64, 80, 3)).clip(0, 255).astype(np.uint8)
-    truth = np.zeros((64, 80), bool)
-    truth[20:40, 30:55] = True
+    img = rng.normal(120, 6, (*hw, 3)).clip(0, 255).astype(np.uint8)
+    truth = np.zeros(hw, bool)
+    truth[slice(*rows), slice(*cols)] = True
     img[truth] = (200, 40, 40)
     return img, truth
 
@@ -94,11 +95,7 @@ def test_points_select_the_object_they_are_on():
 
 
 def test_points_far_outside_their_box_select_nothing():
-    rng = np.random.default_rng(0)
-    img = rng.normal(120, 6, (128, 128, 3)).clip(0, 255).astype(np.uint8)
-    truth = np.zeros((128, 128), bool)
-    truth[90:110, 90:115] = True
-    img[truth] = (200, 40, 40)
+    img, truth = scene((128, 128), (90, 110), (90, 115))
     seg = GrabCutSegmenter()
     box = (90.0, 90.0, 115.0, 110.0)  # the crop reaches cols 77-127, rows 80-119
     far = InstancePrompt(box=box, points=((2.0, 2.0), (3.0, 120.0)))  # outside the crop
