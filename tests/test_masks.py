@@ -165,3 +165,22 @@ def test_rle_decode_refuses_counts_that_do_not_cover_the_image(counts):
     mask = np.zeros((10, 12), bool)
     mask[2:5, 3:9] = True
     assert np.array_equal(rle_decode(rle_encode(mask)), mask)
+
+
+def test_rle_decode_refuses_short_runs_even_when_the_tail_reads_as_zeros(monkeypatch):
+    """Runs of a 10x10 mask claimed as 10x12 cover 100 of 120 pixels; pycocotools leaves the
+    rest uninitialised. Should that memory happen to be zeros (fresh pages often are), the
+    decoded mask looks valid: only re-encoding tells it apart."""
+    import genseg_lib.masks as masks_module
+
+    real_decode = masks_module.mask_utils.decode
+
+    def zeroed_tail(rle):
+        out = real_decode(rle)
+        out[out > 1] = 0
+        return out
+
+    monkeypatch.setattr(masks_module.mask_utils, "decode", zeroed_tail)
+    short = rle_encode(np.pad(np.ones((3, 6), bool), ((2, 5), (3, 1))))["counts"]  # 10x10
+    with pytest.raises(ValueError, match="do not describe a 10x12 mask"):
+        rle_decode({"size": [10, 12], "counts": short})
