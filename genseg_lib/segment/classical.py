@@ -2,10 +2,12 @@
 
 It gives real masks without SAM 2 weights. The box marks probable foreground (outside it is
 background) and negative points sure background. Positive points, as SAM's points do,
-*select*: of what GrabCut finds in the box, only the connected parts that hold a positive point
-are kept, so a point on the background or on a neighbour gives the wrong mask instead of being
-outvoted by the box (docs/method.md §7). Without a box, positive points seed disks of sure
-foreground inside a probable-foreground radius. GrabCut runs on a crop around the box (the box
+*select* what they lie on: the box is split into the connected parts GrabCut finds and the
+connected parts of the rest, and only parts that hold a positive point are kept. A point on the
+background or on a neighbour thus gives a wrong, non-empty mask (the patch of background under
+it), as SAM would, instead of being outvoted by the box or giving nothing (docs/method.md §7).
+Without a box, positive points seed disks of sure foreground inside a probable-foreground
+radius. GrabCut runs on a crop around the box (the box
 grown by ``context`` of its size) so cost does not grow with the image. Deterministic (OpenCV
 seeds its GMM k-means itself).
 """
@@ -32,6 +34,9 @@ class GrabCutConfig:
     min_context: int = 8  # ... and by at least this many pixels
     points_only_radius: float = 0.15  # no box: probable foreground within this x image side
     points_select: bool = True  # keep only the connected parts that hold a positive point
+    # ... and a point on the background selects the background part under it (as SAM does);
+    # False: such a point selects nothing (an empty mask)
+    background_select: bool = True
 
 
 class GrabCutSegmenter:
@@ -122,23 +127,36 @@ class GrabCutSegmenter:
             if prompt.box is not None:
                 result &= inside
         if self.cfg.points_select:
-            result = self._select_by_points(result, prompt, cx1, cy1)
+            result = self._select_by_points(
+                result, inside, prompt, cx1, cy1, self.cfg.background_select
+            )
         full[cy1:cy2, cx1:cx2] = result
         return full
 
     @staticmethod
     def _select_by_points(
-        result: np.ndarray, prompt: InstancePrompt, cx1: int, cy1: int
+        result: np.ndarray,
+        inside: np.ndarray,
+        prompt: InstancePrompt,
+        cx1: int,
+        cy1: int,
+        background_select: bool = True,
     ) -> np.ndarray:
-        """The connected components (8-neighbourhood) of ``result`` that hold a positive point
-        (none when every point is off it); ``result`` unchanged without positive points."""
+        """The connected parts (8-neighbourhood) that hold a positive point: parts of
+        ``result``, or parts of the box's remainder ``inside & ~result`` for a point on the
+        background (with ``background_select``); nothing for points outside the box (or the
+        crop). ``result`` unchanged without positive points."""
         positive = [p for p, lab in zip(prompt.points, prompt.labels, strict=True) if lab == 1]
         if not positive:
             return result
         h, w = result.shape
-        # a point outside the crop (far from its box) lies on nothing the box segmented
         seeds = [(int(py) - cy1, int(px) - cx1) for px, py in positive]
         seeds = [(r, c) for r, c in seeds if 0 <= r < h and 0 <= c < w]
-        _, labels = cv2.connectedComponents(result.astype(np.uint8), connectivity=8)
-        keep = {int(labels[r, c]) for r, c in seeds if result[r, c]}
-        return np.isin(labels, sorted(keep)) if keep else np.zeros_like(result)
+        keep = np.zeros_like(result)
+        regions = (result, inside & ~result) if background_select else (result,)
+        for region in regions:
+            _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+            hit = {int(labels[r, c]) for r, c in seeds if region[r, c]}
+            if hit:
+                keep |= np.isin(labels, sorted(hit))
+        return keep

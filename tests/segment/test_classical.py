@@ -94,6 +94,27 @@ def test_points_select_the_object_they_are_on():
     assert (m & truth).sum() / (m | truth).sum() > 0.5  # without selection the box wins
 
 
+def test_a_point_on_the_background_selects_the_background_under_it():
+    """SAM answers a point on the background with a wrong mask, not with nothing: a point in
+    the ring's hole gives the hole (inside the box, off the ring), a point in a box corner
+    only that corner of the box (the ring touches the box's sides and cuts the rest of the box
+    into four corners); without background selection, nothing."""
+    img, truth = ring_scene()
+    box = (18.0, 18.0, 78.0, 78.0)
+    in_box = np.zeros_like(truth)
+    in_box[18:78, 18:78] = True
+    hole = InstancePrompt(box=box, points=((48.0, 48.0), (48.0, 54.0)))
+    corner = InstancePrompt(box=box, points=((19.5, 19.5), (19.5, 20.5)))
+    (m_hole,), (m_corner,) = GrabCutSegmenter().segment([img, img], [[hole], [corner]])
+    for m in (m_hole, m_corner):
+        assert m.any() and not (m & ~in_box).any() and (m & truth).sum() < 0.02 * m.sum()
+    assert m_hole[48, 48] and not m_hole[19, 19] and 0.05 * truth.sum() < m_hole.sum()
+    assert m_corner[19, 19] and not m_corner[48:, :].any() and not m_corner[:, 48:].any()
+    assert m_corner.sum() < m_hole.sum() < 0.5 * truth.sum()
+    off = GrabCutSegmenter(GrabCutConfig(background_select=False))
+    assert not off.segment([img], [[hole]])[0][0].any()
+
+
 def test_points_far_outside_their_box_select_nothing():
     img, truth = scene((128, 128), (90, 110), (90, 115))
     seg = GrabCutSegmenter()
