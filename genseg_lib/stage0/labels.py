@@ -4,8 +4,10 @@ never what the segmenter prefers (docs/method.md §7).
 ``grounding`` (the stand-in for Qwen3-VL Instruct's pretraining): the tight box of a referred
 object and two points placed from that box alone (`box_centre_points`); for a multi-target
 query only the first referred object (the one drawn first in the scene), except for a small
-deterministic share of queries that list every target; an explicit ``[]`` for a no-target
-query. GRPO then has to learn interior points, "find all" and abstention from rewards.
+deterministic share of queries that list every target; for a no-target query, the box of its
+near miss (the scene object that fits the most words of the description, as a grounding model
+that always answers with a box would pick), except for a small deterministic share answered
+``[]``. GRPO then has to learn interior points, "find all" and abstention from rewards.
 
 ``oracle`` (reference B, privileged labels the paper never uses): every referred object with
 its tight box and two interior points from the GT mask (docs/method.md §3).
@@ -17,26 +19,43 @@ import zlib
 
 from genseg_lib.answer import Instance, format_answer
 from genseg_lib.data import Sample
-from genseg_lib.segment.oracle import box_centre_instances, oracle_instances
+from genseg_lib.segment.oracle import box_centre_instances, box_centre_points, oracle_instances
 
 LABEL_KINDS = ("grounding", "oracle")
 
 
-def lists_all_targets(sample: Sample, share: float) -> bool:
-    """Whether a multi-target sample's grounding label lists every target: a fixed share of
-    samples, chosen by a hash of the sample id (the same sample, the same choice)."""
+def in_share(sample: Sample, share: float) -> bool:
+    """Whether ``sample`` falls in a fixed share of samples, chosen by a hash of its id (the
+    same sample, the same choice): which multi-target labels list every target, which
+    no-target labels abstain."""
     return zlib.crc32(sample.sample_id.encode()) / 2**32 < share
 
 
-def label_instances(sample: Sample, kind: str, multi_list_share: float) -> list[Instance]:
-    """The instances the supervised answer for ``sample`` holds (empty for no target)."""
+def near_miss_instance(sample: Sample) -> Instance:
+    """The box-centre instance of a no-target sample's near miss (SynthRef records it)."""
+    box = sample.source.get("near_miss_box")
+    if box is None:
+        raise ValueError(
+            f"{sample.sample_id}: a no-target grounding label needs the near miss's box "
+            "(source['near_miss_box'], written by SynthRef's generator)"
+        )
+    box = tuple(float(v) for v in box)
+    return Instance(box=box, points=box_centre_points(box))
+
+
+def label_instances(
+    sample: Sample, kind: str, multi_list_share: float, no_target_abstain_share: float = 0.3
+) -> list[Instance]:
+    """The instances the supervised answer for ``sample`` holds (empty for an abstention)."""
     if kind not in LABEL_KINDS:
         raise ValueError(f"unknown label kind {kind!r}; expected one of {LABEL_KINDS}")
     masks = sample.instance_masks()
     if kind == "oracle":
         return oracle_instances(masks)
+    if sample.no_target:
+        return [] if in_share(sample, no_target_abstain_share) else [near_miss_instance(sample)]
     instances = box_centre_instances(masks)
-    if len(instances) > 1 and not lists_all_targets(sample, multi_list_share):
+    if len(instances) > 1 and not in_share(sample, multi_list_share):
         instances = instances[:1]
     return instances
 
@@ -46,11 +65,12 @@ def label_text(
     kind: str = "grounding",
     coord_frame: str = "norm1000",
     multi_list_share: float = 0.5,
+    no_target_abstain_share: float = 0.3,
 ) -> str:
     """The supervised answer text: the query restated as reasoning, then the label's
     instances in ``coord_frame``."""
     return format_answer(
-        label_instances(sample, kind, multi_list_share),
+        label_instances(sample, kind, multi_list_share, no_target_abstain_share),
         sample.image_size,
         coord_frame=coord_frame,
         think=sample.query,

@@ -253,3 +253,39 @@ def test_off_centre_scenes_are_a_third_and_named_in_the_source():
     )
     assert 0.27 < kinds.count("off") / len(kinds) < 0.43
     assert {t for s in samples for t in s.source["target_shapes"]} >= set(OFF_CENTRE_SHAPES)
+
+
+def test_no_target_samples_name_their_near_miss():
+    """The object a grounding model would box for an absent description: it fits every word
+    but the changed one; its visible box is in the record (stage-0 labels use it)."""
+    from genseg_lib.data.synthref.queries import near_miss
+    from genseg_lib.data.synthref.scenes import SceneObject
+    from genseg_lib.masks import box_from_mask
+
+    objs = [
+        SceneObject("circle", "red", "small", (10.0, 10.0), 5.0, 0.0),
+        SceneObject("circle", "purple", "large", (30.0, 10.0), 9.0, 0.0),
+        SceneObject("star", "red", "large", (50.0, 10.0), 9.0, 0.0),
+        SceneObject("star", "purple", "small", (70.0, 10.0), 5.0, 0.0),
+    ]
+    assert (
+        near_miss({"shape": "star", "colour": "purple", "size": "large"}, objs) == 1
+    )  # tie: first
+    assert near_miss({"shape": "star", "colour": "purple", "size": None}, objs) == 3
+    assert near_miss({"shape": "ring", "colour": None, "size": "small"}, objs) == 0
+    scenes = {s["scene_id"]: s for s in generate_split("val", 300, seed=3)}
+    n = 0
+    for s in synthref_samples("val", 300, seed=3):
+        if not s.no_target:
+            assert "near_miss" not in s.source
+            continue
+        scene = scenes[s.source["scene_id"]]
+        desc = s.source["program"]["desc"]
+        miss = scene["objects"][s.source["near_miss"]]
+        words = [k for k, v in desc.items() if v is not None]
+        assert sum(getattr(miss, k) == desc[k] for k in words) == len(words) - 1, s.query
+        assert s.source["near_miss_box"] == list(
+            box_from_mask(scene["masks"][s.source["near_miss"]])
+        )
+        n += 1
+    assert n >= 20

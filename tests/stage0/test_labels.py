@@ -1,6 +1,6 @@
 """Stage-0 label rules: boxes and box-only points (never from the segmenter or the mask's
-interior), one object for most multi-target queries, [] for no target; oracle labels for the
-reference."""
+interior), one object for most multi-target queries, the near miss's box for most no-target
+queries and [] for a few; oracle labels for the reference."""
 
 import numpy as np
 import pytest
@@ -10,10 +10,10 @@ from genseg_lib.data import Sample
 from genseg_lib.data.synthref.scenes import SceneObject, render_shape
 from genseg_lib.masks import rle_encode
 from genseg_lib.segment.oracle import oracle_instances
-from genseg_lib.stage0.labels import label_instances, label_text, lists_all_targets
+from genseg_lib.stage0.labels import in_share, label_instances, label_text
 
 
-def sample(masks, sid="s/0"):
+def sample(masks, sid="s/0", source=None):
     return Sample(
         sample_id=sid,
         query="q",
@@ -22,6 +22,7 @@ def sample(masks, sid="s/0"):
         height=100,
         image=np.zeros((100, 100, 3), np.uint8),
         no_target=not masks,
+        source=source or {},
     )
 
 
@@ -59,15 +60,32 @@ def test_multi_target_labels_one_object_unless_listed():
     counts = [len(label_instances(s, "grounding", 0.25)) for s in listed]
     assert set(counts) == {1, 2}
     assert abs(np.mean(np.array(counts) == 2) - 0.25) < 0.06  # the share that lists all
-    one = next(s for s in listed if not lists_all_targets(s, 0.25))
+    one = next(s for s in listed if not in_share(s, 0.25))
     assert label_instances(one, "grounding", 0.25)[0].box == (10.0, 10.0, 30.0, 30.0)  # first
     assert all(len(label_instances(s, "grounding", 0.0)) == 1 for s in listed[:20])
     assert len(label_instances(listed[0], "oracle", 0.0)) == 2  # the reference lists all
 
 
-def test_no_target_label_is_an_empty_answer():
-    text = label_text(sample([]))
+def test_no_target_labels_box_the_near_miss_except_a_few_abstentions():
+    """As a grounding model that always answers with a box: most no-target labels box the near
+    miss (with box-centre points), a fixed share of them say [] (the oracle reference: all [])."""
+    src = {"near_miss": 1, "near_miss_box": [20.0, 30.0, 60.0, 50.0]}
+    nots = [sample([], f"n/{i}", src) for i in range(400)]
+    labels = [label_instances(s, "grounding", 0.5, 0.3) for s in nots]
+    abstain = np.array([not inst for inst in labels])
+    assert abs(abstain.mean() - 0.3) < 0.06
+    assert all(abstain == [in_share(s, 0.3) for s in nots])
+    boxed = next(inst for inst in labels if inst)
+    assert boxed[0].box == (20.0, 30.0, 60.0, 50.0) and boxed[0].points == (
+        (40.0, 40.0),
+        (40.0, 42.0),
+    )
+    text = label_text(nots[int(np.argmax(abstain))], no_target_abstain_share=0.3)
     assert text.endswith("<answer>[]</answer>") and parse_answer(text, (100, 100)).no_target
+    assert all(not label_instances(s, "grounding", 0.5, 1.0) for s in nots[:20])
+    assert all(not label_instances(s, "oracle", 0.5, 0.0) for s in nots[:20])
+    with pytest.raises(ValueError, match="n/0: a no-target grounding label needs"):
+        label_instances(sample([], "n/0"), "grounding", 0.5, 0.0)
 
 
 def test_labels_round_trip_through_the_parser():

@@ -30,9 +30,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from genseg_lib.data.sample import DataError, Sample
-from genseg_lib.data.synthref.queries import make_queries, program_text
+from genseg_lib.data.synthref.queries import make_queries, near_miss, program_text
 from genseg_lib.data.synthref.scenes import SceneObject, SynthRefConfig, render_scene
-from genseg_lib.masks import rle_encode
+from genseg_lib.masks import box_from_mask, rle_encode
 
 LOG = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ FORMAT_VERSION = 1
 # bumped whenever the same seed would generate different scenes or queries, so cached copies
 # are regenerated (2: no-target queries worded like attribute queries; 3: off-centre shapes —
 # ring, crescent, arc, cup, corner — in 35 % of scenes; 4: val richer in no-target queries and
-# 17.5 % of the queries, train unchanged)
-GENERATOR_VERSION = 4
+# 17.5 % of the queries, train unchanged; 5: no-target records name their near miss)
+GENERATOR_VERSION = 5
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -94,6 +94,10 @@ def _samples_from_scenes(
         rles = [rle_encode(m) for m in scene["masks"]]
         side = scene["image"].shape[0]
         for q, (kind, program, targets) in enumerate(scene["queries"]):
+            extra = {}
+            if not targets:  # what a grounding model would box instead (stage-0 labels)
+                i = near_miss(program["desc"], scene["objects"])
+                extra = {"near_miss": i, "near_miss_box": list(box_from_mask(scene["masks"][i]))}
             samples.append(
                 Sample(
                     sample_id=f"synthref/{split}/{scene['scene_id']}/{q}",
@@ -109,6 +113,7 @@ def _samples_from_scenes(
                         "targets": list(targets),
                         "target_shapes": [scene["objects"][t].shape for t in targets],
                         "program": program,
+                        **extra,
                     },
                     image_path=None
                     if image_dir is None

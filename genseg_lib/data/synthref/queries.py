@@ -90,6 +90,15 @@ def resolve(
     raise ValueError(f"unknown program kind {kind!r}")
 
 
+def near_miss(desc: dict[str, str | None], objects: list[SceneObject]) -> int:
+    """The object a box-grounding model would point at for a description that matches nothing:
+    the one that fits the most of its words (the first drawn among ties). A no-target query is
+    an object's description with one word changed, so that object fits all words but one."""
+    keys = [k for k, v in desc.items() if v is not None]
+    fits = [sum(getattr(o, k) == desc[k] for k in keys) for o in objects]
+    return int(np.argmax(fits))
+
+
 def _near_relation(o: SceneObject, a: SceneObject, relation: str, m: float) -> bool:
     """An object within the margin of the anchor along the relation's axis (ambiguous)."""
     d = (o.cx - a.cx) if relation in ("left of", "right of") else (o.cy - a.cy)

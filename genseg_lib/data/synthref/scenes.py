@@ -29,7 +29,7 @@ SIZES = ("small", "large")
 class SynthRefConfig:
     """Scene and query settings (all our choice; defaults sized for CPU training)."""
 
-    image_size: int = 128  # square images; 128 px gives 16 Qwen3-VL visual tokens
+    image_size: int = 128  # square images (64 visual tokens of the SynthRef prompter)
     min_objects: int = 2
     max_objects: int = 5
     small_radius: tuple[float, float] = (0.07, 0.10)  # fraction of the image side
