@@ -110,21 +110,25 @@ def wrap_qwen_tokenizer(backend: Any, **kwargs: Any) -> Any:
     return tok
 
 
-def build_processor(tokenizer: Any, min_pixels: int = 32 * 32, max_pixels: int = 256 * 256) -> Any:
-    """A `Qwen3VLProcessor` (patch 16, merge 2) around ``tokenizer``; a 128x128 image gives
-    16 image tokens."""
+def build_processor(
+    tokenizer: Any, min_pixels: int = 32 * 32, max_pixels: int = 256 * 256, merge_size: int = 2
+) -> Any:
+    """A `Qwen3VLProcessor` (patch 16, merge ``merge_size``) around ``tokenizer``; a 128x128
+    image gives 16 image tokens at merge 2, 64 at merge 1."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
     image_processor = Qwen2VLImageProcessor(
         patch_size=16,
-        merge_size=2,
+        merge_size=merge_size,
         temporal_patch_size=2,
         size=size,
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
     )
-    video_processor = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
+    video_processor = Qwen3VLVideoProcessor(
+        patch_size=16, merge_size=merge_size, temporal_patch_size=2
+    )
     return Qwen3VLProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -153,6 +157,7 @@ class Qwen3VLSizes:
     vision_intermediate_size: int | None = None  # default: 2 x vision_hidden_size
     vision_position_embeddings: int = 256
     tie_word_embeddings: bool = True
+    spatial_merge_size: int = 2  # visual tokens merge this many patches per side (Qwen: 2)
 
 
 def _published(hidden, layers, heads, intermediate, vision, tie) -> Qwen3VLSizes:
@@ -221,7 +226,7 @@ def qwen3vl_config(sizes: Qwen3VLSizes, tokenizer: Any, vocab_size: int | None =
             "intermediate_size": sizes.vision_intermediate_size or 2 * sizes.vision_hidden_size,
             "num_heads": sizes.vision_heads,
             "patch_size": 16,
-            "spatial_merge_size": 2,
+            "spatial_merge_size": sizes.spatial_merge_size,
             "temporal_patch_size": 2,
             "out_hidden_size": sizes.hidden_size,
             "num_position_embeddings": sizes.vision_position_embeddings,

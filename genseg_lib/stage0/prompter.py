@@ -42,6 +42,20 @@ from genseg_lib.models.build import (
 from genseg_lib.models.prompt import system_prompt
 
 UNK = "[UNK]"
+# The Qwen-VL chat format with the user's words before the image (Qwen3-VL's own template puts
+# the image first). Causal attention then lets every visual token read the query: a model this
+# small learns which object a query names far sooner when each object's tokens can match the
+# words themselves than when the answer has to do all the matching (docs/method.md §7).
+TEXT_FIRST_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or 'image' in part %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 # decoding length for SynthRef answers: one object takes 52-68 tokens, two objects 100-108
 ANSWER_TOKENS = 160
 PRETOKENIZE = r"</?think>|</?answer>| ?\"bbox_2d\"| ?\"points\"| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]|\s"
@@ -89,7 +103,8 @@ def domain_corpus(n_queries: int = 3000, seed: int = 0) -> Iterable[str]:
 
 def build_domain_tokenizer(corpus: Iterable[str] | None = None) -> Any:
     """A `PreTrainedTokenizerFast`: word level over the domain pieces, Qwen's special tokens
-    (chat, vision, ``<think>``), left padding, ``<|im_end|>`` as EOS, the Qwen-VL chat template."""
+    (chat, vision, ``<think>``), left padding, ``<|im_end|>`` as EOS, the Qwen-VL chat format
+    with the query before the image (`TEXT_FIRST_CHAT_TEMPLATE`)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
     pieces: dict[str, None] = {}
@@ -111,7 +126,9 @@ def build_domain_tokenizer(corpus: Iterable[str] | None = None) -> Any:
     backend.add_tokens(
         [AddedToken(system_prompt(f), special=False, normalized=False) for f in COORD_FRAMES]
     )
-    return wrap_qwen_tokenizer(backend, unk_token=UNK, model_max_length=4096)
+    tok = wrap_qwen_tokenizer(backend, unk_token=UNK, model_max_length=4096)
+    tok.chat_template = TEXT_FIRST_CHAT_TEMPLATE
+    return tok
 
 
 @dataclass
@@ -131,7 +148,10 @@ class PrompterSpec(Qwen3VLSizes):
     rope_theta: float = 10000.0
     max_position_embeddings: int = 2048
     deepstack_visual_indexes: list[int] | None = field(default_factory=lambda: [2, 3])
-    image_size: int = 128  # SynthRef side; 16 visual tokens after patch 16 + merge 2
+    # one visual token per 16-px patch (no 2x2 merge): 64 tokens for a 128-px scene, so that
+    # objects 14-50 px wide each own several tokens instead of sharing one of 32 px
+    spatial_merge_size: int = 1
+    image_size: int = 128  # SynthRef side
 
 
 @torch.no_grad()
@@ -170,7 +190,10 @@ def build_synthref_prompter(
     tok = build_domain_tokenizer()
     model = new_qwen3vl(spec, tok, seed)
     side = spec.image_size * spec.image_size
-    processor = build_processor(tok, min_pixels=side, max_pixels=side)
+    processor = build_processor(
+        tok, min_pixels=side, max_pixels=side, merge_size=spec.spatial_merge_size
+    )
+    processor.chat_template = TEXT_FIRST_CHAT_TEMPLATE
     match_vision_scale(model, processor, spec.image_size)
     if path is not None:
         model.save_pretrained(path)

@@ -1,4 +1,5 @@
-"""The SynthRef prompter: domain tokenizer round trip, Qwen ids wiring, save/load, 16 image tokens."""
+"""The SynthRef prompter: domain tokenizer round trip, Qwen ids wiring, save/load, 64 image
+tokens (one per 16-px patch), the query before the image."""
 
 import numpy as np
 import pytest
@@ -74,8 +75,8 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
     assert 1_000_000 < vlm.model.num_parameters() < 4_000_000
     img = Image.fromarray(np.zeros((128, 128, 3), np.uint8))
     batch = vlm.encode([img], ["the red circle"])
-    assert int((batch["input_ids"] == cfg.image_token_id).sum()) == 16
-    assert int(batch["mm_token_type_ids"].sum()) == 16
+    assert int((batch["input_ids"] == cfg.image_token_id).sum()) == 64
+    assert int(batch["mm_token_type_ids"].sum()) == 64
     torch.manual_seed(0)
     options = GenerationOptions(max_new_tokens=6, do_sample=True)
     texts, _ = vlm.generate([img], ["the red circle"], options)
@@ -88,6 +89,10 @@ def test_model_ids_match_tokenizer_and_save_load(saved, tok):
         chat.endswith("<|im_start|>assistant\n")
         and build_messages("the red circle")[1]["content"] in chat
     )
+    # the user's words come before the image, in generation and in training alike
+    user = "<|im_start|>user\nQuery: the red circle<|vision_start|><|image_pad|><|vision_end|>"
+    assert user + "<|im_end|>" in chat
+    assert chat.index("the red circle") < chat.index("<|vision_start|>")
 
 
 def test_vision_scale_matches_text_embeddings():
