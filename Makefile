@@ -48,7 +48,8 @@ WORKERS ?= 1
 warmstart: setup
 	rm -rf checkpoints/synthref-prompter-last checkpoints/synthref-prompter-vision.pt
 	OMP_NUM_THREADS=1 $(BIN)/python -m genseg_lib.stage0 --out checkpoints/synthref-prompter \
-		--vision-steps 1000 --steps 8000 --single-object-steps 1000 --device $(DEVICE) --workers $(WORKERS)
+		--vision-steps 1000 --steps 8000 --single-object-steps 1000 --pair-steps 3000 \
+		--device $(DEVICE) --workers $(WORKERS)
 
 # e.g. make sweep NB=02 GRID="learning_rate=1e-5,1e-4 max_steps=30,60"
 sweep: setup

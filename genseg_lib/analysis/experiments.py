@@ -168,7 +168,8 @@ def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame
     minutes += vision[-1]["minutes"] if vision else 0.0
     trained = (
         f"{vision[-1]['step'] if vision else 0} vision-pretraining steps + "
-        f"{info['steps_done']} supervised steps ({cfg['single_object_steps']} single-object), "
+        f"{info['steps_done']} supervised steps ({cfg['single_object_steps']} single-object, "
+        f"{cfg.get('pair_steps', 0)} on 2-3-object scenes), "
         f"batch {cfg['batch_size']}, {minutes:.0f} min"
     )
     rows = []

@@ -3,12 +3,13 @@
 It stands in for the pretraining that gives Qwen3-VL Instruct its grounding. First the vision
 tower learns dense SynthRef targets (`genseg_lib.stage0.vision_pretrain`, standing in for a
 pretrained ViT); then the prompter learns to answer SynthRef queries in the answer format
-from GT prompts (docs/method.md §2-3) with a short templated ``<think>`` (the query restated),
-in the coordinate frame of its model family. Curriculum:
-single-object scenes first (learn to look), then referring scenes, mostly single-target, with
-a small share of multi-target and no-target queries so that GRPO can later sample and
-reinforce them. Resumable: it saves its state every ``save_every`` steps and a rerun of the
-same command continues from there.
+from grounding labels (`genseg_lib.stage0.labels`, docs/method.md §7) with a short templated
+``<think>`` (the query restated), in the coordinate frame of its model family, helped by the
+binding probe (`genseg_lib.stage0.binding`). Curriculum: single-object scenes first (learn to
+look), then 2-3-object scenes named by attributes (learn which object the words name), then
+referring scenes, mostly single-target, with a small share of multi-target and no-target
+queries so that GRPO can later sample and reinforce them. Resumable: it saves its state every
+``save_every`` steps and a rerun of the same command continues from there.
 
     python -m genseg_lib.stage0 --out checkpoints/synthref-prompter --steps 12500
 """
@@ -41,7 +42,8 @@ from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for
 from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
-from genseg_lib.stage0.labels import label_text
+from genseg_lib.stage0.binding import BindingProbe, box_cover_targets
+from genseg_lib.stage0.labels import label_instances, label_text
 from genseg_lib.stage0.prompter import (
     ANSWER_TOKENS,
     PrompterSpec,
@@ -62,6 +64,7 @@ class WarmStartConfig:
     vision_steps: int = 1500  # dense pretraining of the vision tower first (fresh models only)
     steps: int = 12500
     single_object_steps: int = 1500  # phase 1: one shape per scene
+    pair_steps: int = 0  # phase 2: then 2-3 shapes, queries that name one by its attributes
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 100
@@ -69,8 +72,11 @@ class WarmStartConfig:
     weight_decay: float = 0.01
     labels: str = "grounding"  # grounding (box-only points, stage 0) | oracle (reference B)
     multi_share: float = 0.08  # phase 2 query mix: small shares GRPO can build on
-    no_target_share: float = 0.04
+    no_target_share: float = 0.12
     multi_list_share: float = 0.5  # multi-target grounding labels that list every target
+    no_target_abstain_share: float = 0.3  # no-target labels that say [] (the rest: near miss)
+    binding_weight: float = 1.0  # auxiliary loss: which visual tokens the labelled box covers
+    binding_layer: int = 2  # ... read after this many language-model layers
     max_objects: int = 4
     eval_every: int = 500
     eval_samples: int = 64
@@ -87,6 +93,13 @@ def phase_config(cfg: WarmStartConfig, step: int) -> SynthRefConfig:
     if step < cfg.single_object_steps:
         return SynthRefConfig(
             min_objects=1, max_objects=1, queries_per_scene=1, query_weights={"attribute": 1.0}
+        )
+    if step < cfg.single_object_steps + cfg.pair_steps:
+        return SynthRefConfig(
+            min_objects=2,
+            max_objects=3,
+            queries_per_scene=1,
+            query_weights={"attribute": 0.7, "reasoning": 0.3},
         )
     single = 1.0 - cfg.multi_share - cfg.no_target_share
     return SynthRefConfig(
@@ -110,14 +123,17 @@ def training_batch(
     coord_frame: str = "norm1000",
     label_kind: str = "grounding",
     multi_list_share: float = 0.5,
+    no_target_abstain_share: float = 0.3,
 ) -> dict[str, torch.Tensor]:
     """Left-padded inputs with labels only on the answer (and its closing ``<|im_end|>``);
-    answers follow the label rules of `genseg_lib.stage0.labels`."""
-    texts, answer_lengths, images = [], [], []
+    answers follow the label rules of `genseg_lib.stage0.labels`. ``binding_targets``: per
+    visual token, how much of its cell the labelled boxes cover (`stage0.binding`)."""
+    texts, answer_lengths, images, covers = [], [], [], []
     tok = processor.tokenizer
     for s in samples:
         image = s.load_image()
-        answer = label_text(s, label_kind, coord_frame, multi_list_share)
+        answer = label_text(s, label_kind, coord_frame, multi_list_share, no_target_abstain_share)
+        covers.append(label_instances(s, label_kind, multi_list_share, no_target_abstain_share))
         chat = prepare_multimodal_messages(build_messages(s.query, coord_frame), images=[image])
         prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         texts.append(prompt + answer + tok.eos_token)
@@ -128,6 +144,16 @@ def training_batch(
     for row, n in enumerate(answer_lengths):
         labels[row, -n:] = batch["input_ids"][row, -n:]
     batch["labels"] = labels
+    merge = processor.image_processor.merge_size
+    grids = batch["image_grid_thw"][:, 1:] // merge
+    if not (grids == grids[0]).all() or grids[0, 0] != grids[0, 1]:
+        raise ValueError(f"stage-0 batches need square images of one size; got grids {grids}")
+    batch["binding_targets"] = torch.stack(
+        [
+            box_cover_targets(inst, s.width, int(grids[0, 0]))
+            for inst, s in zip(covers, samples, strict=True)
+        ]
+    )
     return batch
 
 
@@ -146,7 +172,12 @@ class StepBatches(torch.utils.data.Dataset):
         seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
         samples = synthref_samples("train", cfg.batch_size, seed=seed, cfg=phase_config(cfg, step))
         batch = training_batch(
-            self.processor, samples, self.coord_frame, cfg.labels, cfg.multi_list_share
+            self.processor,
+            samples,
+            self.coord_frame,
+            cfg.labels,
+            cfg.multi_list_share,
+            cfg.no_target_abstain_share,
         )
         return dict(batch)
 
@@ -205,6 +236,7 @@ def cli_command(cfg: WarmStartConfig) -> str:
 def _save(
     model: Any,
     processor: Any,
+    probe: BindingProbe | None,
     optimizer: Any,
     scheduler: Any,
     step: int,
@@ -218,6 +250,7 @@ def _save(
         {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "binding_probe": probe.state_dict() if probe else None,
             "step": step,
             "log": log,
             "torch_rng": torch.get_rng_state(),
@@ -274,9 +307,15 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         out,
         run_info("supervised" if cfg.init else "warmstart", asdict(cfg), cfg.seed),
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    probe = BindingProbe(model, cfg.binding_layer).to(device) if cfg.binding_weight else None
+    params = [*model.parameters(), *(probe.parameters() if probe else [])]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     if state is not None:
+        if probe is not None and state.get("binding_probe") is not None:
+            probe.load_state_dict(state["binding_probe"])
+        elif probe is not None:
+            LOG.warning("%s holds no binding probe: the probe starts afresh", last / STATE)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -294,16 +333,21 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     batches = step_loader(StepBatches(cfg, processor, frame, start), cfg.workers)
     bar = tqdm(batches, desc="warm start", initial=start, total=cfg.steps)
     losses: list[float] = []
+    binding_losses: list[float] = []
     done = start
     for step, batch in enumerate(bar, start):
+        targets = batch.pop("binding_targets").to(device)
+        batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device):
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            loss = model(**batch).loss
+            binding = probe.loss(batch["input_ids"], targets) if probe else loss.new_zeros(())
+        (loss + cfg.binding_weight * binding).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
+        binding_losses.append(float(binding.detach()))
         done = step + 1
         if done % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
@@ -313,15 +357,16 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 {
                     "step": done,
                     "loss": float(np.mean(losses[-50:])),
+                    "binding_loss": float(np.mean(binding_losses[-50:])),
                     **metrics,
                     "minutes": (time.perf_counter() - t0) / 60,
                 }
             )
             LOG.info("step %d: %s", done, log["history"][-1])
         if done % cfg.save_every == 0 or done == cfg.steps:
-            _save(model, processor, optimizer, scheduler, done, last, log)
+            _save(model, processor, probe, optimizer, scheduler, done, last, log)
         if cfg.time_limit_min and (time.perf_counter() - t0) / 60 > cfg.time_limit_min:
-            _save(model, processor, optimizer, scheduler, done, last, log)
+            _save(model, processor, probe, optimizer, scheduler, done, last, log)
             LOG.info("time limit reached at step %d", done)
             break
     model.to("cpu", torch.bfloat16).save_pretrained(out)

@@ -33,6 +33,12 @@ def test_curriculum_phases():
     cfg = WarmStartConfig(single_object_steps=10, multi_share=0.1, no_target_share=0.05)
     first, later = phase_config(cfg, 0), phase_config(cfg, 10)
     assert first.max_objects == 1 and first.query_weights == {"attribute": 1.0}
+    paired = WarmStartConfig(single_object_steps=10, pair_steps=5)
+    assert phase_config(paired, 9).max_objects == 1
+    pairs = phase_config(paired, 10)
+    assert (pairs.min_objects, pairs.max_objects) == (2, 3)
+    assert set(pairs.query_weights) == {"attribute", "reasoning"}
+    assert phase_config(paired, 14) == pairs and phase_config(paired, 15).max_objects == 4
     assert later.query_weights["multi"] == 0.1 and later.query_weights["no_target"] == 0.05
     assert abs(sum(later.query_weights.values()) - 1) < 1e-9
 
