@@ -264,7 +264,7 @@ def test_adversarial_megabyte_parses_fast(junk):
     for text in (junk, f"<think>x</think><answer>{junk}</answer>"):
         start = time.perf_counter()
         ans = parse_answer(text, (100, 100))
-        assert time.perf_counter() - start < 0.1
+        assert time.perf_counter() - start < 1.0  # quadratic took minutes; tolerant of load
         assert not ans.format_ok and not ans.instances and ans.error
 
 
