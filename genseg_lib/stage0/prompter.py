@@ -133,7 +133,7 @@ def build_domain_tokenizer(corpus: Iterable[str] | None = None) -> Any:
 
 @dataclass
 class PrompterSpec(Qwen3VLSizes):
-    """Sizes of the SynthRef prompter (about 2.4 M parameters with the domain vocabulary)."""
+    """Sizes of the SynthRef prompter (about 1.5 M parameters with the domain vocabulary)."""
 
     hidden_size: int = 128
     intermediate_size: int = 256
