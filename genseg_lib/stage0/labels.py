@@ -60,6 +60,12 @@ def label_instances(
     return instances
 
 
+def answer_text(sample: Sample, instances: list[Instance], coord_frame: str = "norm1000") -> str:
+    """The supervised answer text for ``instances``: the query restated as reasoning, then the
+    instances in ``coord_frame``."""
+    return format_answer(instances, sample.image_size, coord_frame=coord_frame, think=sample.query)
+
+
 def label_text(
     sample: Sample,
     kind: str = "grounding",
@@ -67,11 +73,6 @@ def label_text(
     multi_list_share: float = 0.5,
     no_target_abstain_share: float = 0.3,
 ) -> str:
-    """The supervised answer text: the query restated as reasoning, then the label's
-    instances in ``coord_frame``."""
-    return format_answer(
-        label_instances(sample, kind, multi_list_share, no_target_abstain_share),
-        sample.image_size,
-        coord_frame=coord_frame,
-        think=sample.query,
-    )
+    """The supervised answer text of ``sample``'s label (`label_instances`, `answer_text`)."""
+    instances = label_instances(sample, kind, multi_list_share, no_target_abstain_share)
+    return answer_text(sample, instances, coord_frame)

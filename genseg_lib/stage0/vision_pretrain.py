@@ -128,11 +128,15 @@ class TokenHeads(torch.nn.Module):
         }
 
 
-def _grid(processor: Any, image_grid_thw: torch.Tensor) -> int:
-    merge = processor.image_processor.merge_size
-    h, w = (int(v) // merge for v in image_grid_thw[0, 1:])
-    if h != w:
-        raise ValueError(f"SynthRef images are square; got a {h}x{w} token grid")
+def token_grid(processor: Any, image_grid_thw: torch.Tensor) -> int:
+    """Visual tokens per side of a batch of square images of one size (``image_grid_thw``
+    counts patches; the processor merges ``merge_size`` of them per side into a token)."""
+    grids = image_grid_thw[:, 1:] // processor.image_processor.merge_size
+    h, w = (int(v) for v in grids[0])
+    if h != w or not (grids == grids[0]).all():
+        raise ValueError(
+            f"SynthRef batches are square images of one size; got token grids {grids.tolist()}"
+        )
     return h
 
 
@@ -167,7 +171,7 @@ class VisionBatches(torch.utils.data.Dataset):
         scenes = generate_split("train", cfg.batch_size, seed, self.scene_cfg)[: cfg.batch_size]
         images = [s["image"] for s in scenes]
         batch = self.processor.image_processor(images=images, return_tensors="pt")
-        grid = _grid(self.processor, batch["image_grid_thw"])
+        grid = token_grid(self.processor, batch["image_grid_thw"])
         targets = _stack(
             [token_targets(s["masks"], s["objects"], grid, cfg.min_cover) for s in scenes]
         )

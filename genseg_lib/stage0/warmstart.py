@@ -43,14 +43,14 @@ from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.binding import BindingProbe, box_cover_targets
-from genseg_lib.stage0.labels import label_instances, label_text
+from genseg_lib.stage0.labels import answer_text, label_instances
 from genseg_lib.stage0.prompter import (
     ANSWER_TOKENS,
     PrompterSpec,
     build_synthref_prompter,
     match_vision_scale,
 )
-from genseg_lib.stage0.vision_pretrain import VisionPretrainConfig, pretrain_vision
+from genseg_lib.stage0.vision_pretrain import VisionPretrainConfig, pretrain_vision, token_grid
 
 LOG = logging.getLogger(__name__)
 STATE = "trainer_state.pt"
@@ -64,14 +64,14 @@ class WarmStartConfig:
     vision_steps: int = 1500  # dense pretraining of the vision tower first (fresh models only)
     steps: int = 12500
     single_object_steps: int = 1500  # phase 1: one shape per scene
-    pair_steps: int = 0  # phase 2: then 2-3 shapes, queries that name one by its attributes
+    pair_steps: int = 0  # phase 2: 2-3 shapes, queries that name one by its attributes
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 100
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
     labels: str = "grounding"  # grounding (box-only points, stage 0) | oracle (reference B)
-    multi_share: float = 0.08  # phase 2 query mix: small shares GRPO can build on
+    multi_share: float = 0.08  # phase 3 (full scenes) query mix: small shares GRPO can build on
     no_target_share: float = 0.12
     multi_list_share: float = 0.5  # multi-target grounding labels that list every target
     no_target_abstain_share: float = 0.3  # no-target labels that say [] (the rest: near miss)
@@ -132,8 +132,9 @@ def training_batch(
     tok = processor.tokenizer
     for s in samples:
         image = s.load_image()
-        answer = label_text(s, label_kind, coord_frame, multi_list_share, no_target_abstain_share)
-        covers.append(label_instances(s, label_kind, multi_list_share, no_target_abstain_share))
+        instances = label_instances(s, label_kind, multi_list_share, no_target_abstain_share)
+        answer = answer_text(s, instances, coord_frame)
+        covers.append(instances)
         chat = prepare_multimodal_messages(build_messages(s.query, coord_frame), images=[image])
         prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         texts.append(prompt + answer + tok.eos_token)
@@ -144,15 +145,9 @@ def training_batch(
     for row, n in enumerate(answer_lengths):
         labels[row, -n:] = batch["input_ids"][row, -n:]
     batch["labels"] = labels
-    merge = processor.image_processor.merge_size
-    grids = batch["image_grid_thw"][:, 1:] // merge
-    if not (grids == grids[0]).all() or grids[0, 0] != grids[0, 1]:
-        raise ValueError(f"stage-0 batches need square images of one size; got grids {grids}")
+    grid = token_grid(processor, batch["image_grid_thw"])
     batch["binding_targets"] = torch.stack(
-        [
-            box_cover_targets(inst, s.width, int(grids[0, 0]))
-            for inst, s in zip(covers, samples, strict=True)
-        ]
+        [box_cover_targets(inst, s.width, grid) for inst, s in zip(covers, samples, strict=True)]
     )
     return batch
 

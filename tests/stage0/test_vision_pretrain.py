@@ -77,3 +77,18 @@ def test_pretraining_moves_the_tower_saves_and_resumes(tmp_path):
     cfg.steps = 3
     log = pretrain_vision(fresh, processor, cfg, state, image_size=128)
     assert [h["step"] for h in log] == [1, 2, 3]
+
+
+def test_token_grid_counts_merged_patches_and_refuses_mixed_sizes():
+    from types import SimpleNamespace
+
+    from genseg_lib.stage0.vision_pretrain import token_grid
+
+    merge1 = SimpleNamespace(image_processor=SimpleNamespace(merge_size=1))
+    merge2 = SimpleNamespace(image_processor=SimpleNamespace(merge_size=2))
+    same = torch.tensor([[1, 8, 8], [1, 8, 8]])
+    assert token_grid(merge1, same) == 8 and token_grid(merge2, same) == 4
+    with pytest.raises(ValueError, match="square images of one size"):
+        token_grid(merge1, torch.tensor([[1, 8, 8], [1, 8, 4]]))
+    with pytest.raises(ValueError, match="square images of one size"):
+        token_grid(merge1, torch.tensor([[1, 8, 4]]))
