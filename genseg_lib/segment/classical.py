@@ -7,9 +7,8 @@ connected parts of the rest, and only parts that hold a positive point are kept.
 background or on a neighbour thus gives a wrong, non-empty mask (the patch of background under
 it), as SAM would, instead of being outvoted by the box or giving nothing (docs/method.md §7).
 Without a box, positive points seed disks of sure foreground inside a probable-foreground
-radius. GrabCut runs on a crop around the box (the box
-grown by ``context`` of its size) so cost does not grow with the image. Deterministic (OpenCV
-seeds its GMM k-means itself).
+radius. GrabCut runs on a crop around the box (the box grown by ``context`` of its size) so
+cost does not grow with the image. Deterministic (OpenCV seeds its GMM k-means itself).
 """
 
 from __future__ import annotations

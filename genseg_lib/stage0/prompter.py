@@ -43,9 +43,8 @@ from genseg_lib.models.prompt import system_prompt
 
 UNK = "[UNK]"
 # The Qwen-VL chat format with the user's words before the image (Qwen3-VL's own template puts
-# the image first). Causal attention then lets every visual token read the query: a model this
-# small learns which object a query names far sooner when each object's tokens can match the
-# words themselves than when the answer has to do all the matching (docs/method.md §7).
+# the image first). Causal attention then lets every visual token read the query, which the
+# stage-0 binding probe needs; on its own it did not speed up learning (docs/method.md §7).
 TEXT_FIRST_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
