@@ -166,8 +166,11 @@ def stage0_table(model_dir: Path, single_target: dict[str, Any]) -> pd.DataFrame
     cfg, minutes = info["config"], info["history"][-1]["minutes"] if info["history"] else 0.0
     vision = info.get("vision_history") or []
     minutes += vision[-1]["minutes"] if vision else 0.0
+    # the configured count: the history is logged every 100 steps, a run may stop between logs
+    vision_steps = cfg.get("vision_steps", vision[-1]["step"] if vision else 0)
+    vision_batch = cfg.get("vision_batch_size", cfg["batch_size"])
     trained = (
-        f"{vision[-1]['step'] if vision else 0} vision-pretraining steps + "
+        f"{vision_steps} vision-pretraining steps (batch {vision_batch}) + "
         f"{info['steps_done']} supervised steps ({cfg['single_object_steps']} single-object, "
         f"{cfg.get('pair_steps', 0)} on 2-3-object scenes), "
         f"batch {cfg['batch_size']}, {minutes:.0f} min"

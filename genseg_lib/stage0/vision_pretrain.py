@@ -5,8 +5,9 @@ tower trained only through the language model's answer tokens does not learn to 
 on single-object scenes: 1,000 supervised steps, box mIoU 0.06, the same loss with shuffled
 images). So before the warm start each merged visual token learns, through small linear heads
 that are thrown away afterwards, what covers its cell: the colour and shape of the dominant
-object, the covered fraction, and that object's box. With it, the same 1,000 steps reach box
-mIoU 0.56 (see `checkpoints/synthref-prompter/warmstart.json`). Resumable like the warm start.
+object, the covered fraction, and that object's box. With it, the same 1,000 steps reached box
+mIoU 0.56 on those scenes. Shape is learnt last and slowly (docs/method.md §7): scenes seen is
+the lever, hence a larger batch on a GPU. Resumable like the warm start.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class WarmStartConfig:
 
     out: str = "checkpoints/synthref-prompter"
     vision_steps: int = 1500  # dense pretraining of the vision tower first (fresh models only)
+    vision_batch_size: int = 16  # scenes per vision step (a GPU takes more at the same step cost)
     steps: int = 12500
     single_object_steps: int = 1500  # phase 1: one shape per scene
     pair_steps: int = 0  # phase 2: 2-3 shapes, queries that name one by its attributes
@@ -284,7 +285,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         if cfg.vision_steps:
             vision_cfg = VisionPretrainConfig(
                 steps=cfg.vision_steps,
-                batch_size=cfg.batch_size,
+                batch_size=cfg.vision_batch_size,
                 save_every=cfg.save_every,
                 seed=cfg.seed,
                 device=cfg.device,

@@ -104,8 +104,17 @@ def test_stage0_table_sets_scores_beside_targets(tmp_path):
     assert t["met"].tolist() == [True] and set(t["n"]) == {435}
     t = stage0_table(tmp_path, {"n_samples": 435, "overall": {"box_mIoU": 0.499}})
     assert t["met"].tolist() == [False]
-    assert t["trained"][0].startswith("1500 vision-pretraining steps + 7500 supervised steps")
+    assert t["trained"][0].startswith(
+        "1500 vision-pretraining steps (batch 16) + 7500 supervised steps"
+    )
     assert "30 min" in t["trained"][0]
+    # a GPU run feeds the tower more scenes per step; its last log (every 100) may precede
+    # the configured last step
+    info["config"].update(vision_batch_size=64, vision_steps=1550)
+    (tmp_path / "warmstart.json").write_text(json.dumps(info))
+    trained = stage0_table(tmp_path, summary)["trained"][0]
+    assert trained.startswith("1550 vision-pretraining steps (batch 64) + 7500 supervised steps")
+    assert "batch 16, 30 min" in trained
 
 
 def summ(**overall):

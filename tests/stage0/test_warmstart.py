@@ -74,6 +74,29 @@ def test_runs_saves_bf16_and_resumes(tmp_path):
     assert "--steps 4" in runs[0]["command"] and "--steps 6" in runs[1]["command"]
 
 
+def test_vision_pretraining_takes_its_own_batch_size(tmp_path, monkeypatch):
+    """A GPU run feeds the vision tower more scenes per step than the warm start's batch."""
+    from genseg_lib.stage0 import warmstart as module
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def capture(model, processor, cfg, state_path, image_size):
+        seen["cfg"] = cfg
+        raise Stop
+
+    monkeypatch.setattr(module, "pretrain_vision", capture)
+    with pytest.raises(Stop):
+        warm_start(
+            WarmStartConfig(
+                out=str(tmp_path / "p"), vision_steps=3, batch_size=2, vision_batch_size=5
+            )
+        )
+    assert (seen["cfg"].batch_size, seen["cfg"].steps) == (5, 3)
+
+
 def test_cli_command_parses_back_to_the_same_config():
     import shlex
 
