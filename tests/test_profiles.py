@@ -16,6 +16,12 @@ def test_defaults_and_overrides(tmp_path):
     paper = get_profile("paper", data_root=str(tmp_path), eval_limit=None)
     assert paper.model == "Qwen/Qwen3-VL-8B-Instruct" and paper.data_root == tmp_path
     assert "refcocog:val" in paper.eval_sets and paper.segmenter.startswith("sam2:")
+    # notebook 02 trains the paper's models at the recipe's learning rate and KL weight; only
+    # the from-scratch SynthRef prompter takes its own
+    assert (paper.grpo_learning_rate, paper.grpo_beta) == (None, None)
+    assert (smoke.grpo_learning_rate, smoke.grpo_beta) == (1e-4, 0.0)
+    assert (smoke.grpo_stage1_learning_rate, paper.grpo_stage1_learning_rate) == (3e-5, None)
+    assert get_profile("paper-dryrun").grpo_learning_rate is None
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("laptop")
 

@@ -31,8 +31,8 @@ class GRPOSettings:
     num_generations: int = 8
     prompts_per_step: int = 8
     max_completion_length: int = 160  # SynthRef: one object 52-68 tokens, two 100-108
-    learning_rate: float = 1e-4
-    beta: float = 0.0
+    learning_rate: float | None = None  # None: the recipe's (the paper's 1e-6)
+    beta: float | None = None  # None: the recipe's KL weight (0.04)
     temperature: float = 1.0
     no_target_share: float | None = None  # oversample no-target prompts to this share
     device: str = "auto"  # auto: CUDA when present, else CPU
@@ -46,15 +46,14 @@ class GRPOSettings:
             "per_device_train_batch_size": self.num_generations * self.prompts_per_step,
             "gradient_accumulation_steps": 1,
             "max_completion_length": self.max_completion_length,
-            "learning_rate": self.learning_rate,
-            "beta": self.beta,
             "temperature": self.temperature,
             "lr_scheduler_type": "constant",
             "save_steps": max(1, self.max_steps // 4),
             "report_to": "none",
         }
-        if self.no_target_share is not None:
-            out["no_target_share"] = self.no_target_share
+        for key in ("learning_rate", "beta", "no_target_share"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         if resolve_device(self.device).type == "cpu":
             out.update(use_cpu=True, gradient_checkpointing=False)
         return {**out, **self.extra}

@@ -78,6 +78,13 @@ def test_grpo_settings_are_recipe_overrides():
     assert grpo.beta == 0.2 and grpo.lr_scheduler_type == "constant"
     assert args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
     assert args.no_target_share == 0.3
+    # unset learning rate and KL weight leave the recipe's (the paper's) in place
+    assert (grpo.learning_rate, args.recipe) == (1e-6, "genseg-r1-g")
+    _, grpo = recipe_settings("genseg-r1", {**GRPOSettings(device="cpu").overrides(), "model": "m"})
+    assert (grpo.learning_rate, grpo.beta) == (1e-6, 0.04)
+    smoke = GRPOSettings(learning_rate=1e-4, beta=0.0, device="cpu").overrides()
+    _, grpo = recipe_settings("genseg-r1", {**smoke, "model": "m"})
+    assert (grpo.learning_rate, grpo.beta) == (1e-4, 0.0)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             GRPOSettings(device="cuda").overrides()
