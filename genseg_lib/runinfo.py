@@ -8,7 +8,7 @@ import functools
 import importlib.metadata
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,40 @@ def read_run_info(folder: str | Path) -> dict[str, Any] | None:
     """``folder/run.json``, or None where the folder holds none."""
     path = Path(folder) / RUN_FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _flatten(record: dict[str, Any], depth: int, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and depth > 1:
+            out.update(_flatten(value, depth - 1, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def run_differences(
+    before: dict[str, Any], after: dict[str, Any], depth: int = 2, ignore: Collection[str] = ()
+) -> list[str]:
+    """Dotted names, nested down to ``depth``, in which two run records differ; the code
+    version and the names in ``ignore`` (what does not change results) are left out."""
+    old, new = _flatten(before, depth), _flatten(after, depth)
+    skip = {"code_version", *ignore}
+    return sorted(k for k in {*old, *new} - skip if old.get(k) != new.get(k))
+
+
+def refuse_other_run(
+    folder: str | Path, info: dict[str, Any], depth: int = 2, ignore: Collection[str] = ()
+) -> None:
+    """Raise when ``folder/run.json`` records a run other than ``info``, naming what differs,
+    so that a finished or resumed run is never taken for one with other settings."""
+    before = read_run_info(folder)
+    diff = [] if before is None else run_differences(before, info, depth, ignore)
+    if diff:
+        raise ValueError(
+            f"{folder} holds a different run (differs in {diff}); resume it with the same "
+            "settings, or write to another folder (or delete this one)"
+        )
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from genseg_lib.data import Sample
 from genseg_lib.device import resolve_device
 from genseg_lib.evaluate import EvalConfig, VLMPrompter, evaluate
 from genseg_lib.models.vlm import GenerationOptions, load_vlm
+from genseg_lib.runinfo import refuse_other_run, run_info
 from genseg_lib.segment.base import PromptableSegmenter
 
 LOG = logging.getLogger(__name__)
@@ -70,11 +71,10 @@ def grpo_run(
     seed: int = 0,
     query_types: Sequence[str] | None = None,
 ) -> Path:
-    """Train one GRPO run into ``out`` (skipped when finished, resumed when interrupted)."""
-    from genseg_lib.train.grpo import recipe_settings, train
+    """Train one GRPO run into ``out`` (skipped when finished with these settings, resumed when
+    interrupted; a folder holding a run with other settings is an error, not reused)."""
+    from genseg_lib.train.grpo import RUNTIME_FIELDS, grpo_run_info, recipe_settings, train
 
-    if (out / "trainer_state.json").exists():
-        return out
     overrides = {
         **settings.overrides(),
         "model": model,
@@ -86,6 +86,10 @@ def grpo_run(
     }
     if query_types:
         overrides["query_types"] = list(query_types)
+    if (out / "trainer_state.json").exists():
+        info = grpo_run_info(*recipe_settings(recipe, overrides))
+        refuse_other_run(out, info, depth=3, ignore=RUNTIME_FIELDS)
+        return out
     if sorted(out.glob("checkpoint-*")):
         overrides["resume_from_checkpoint"] = "true"
     return train(*recipe_settings(recipe, overrides))
@@ -106,8 +110,6 @@ def supervised_control(
     the reference (privileged interior-point labels the paper never uses: an upper bound)."""
     from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
 
-    if (out / "warmstart.json").exists():
-        return out
     cfg = WarmStartConfig(
         out=str(out),
         steps=steps,
@@ -122,6 +124,10 @@ def supervised_control(
         seed=1000 + seed,
         init=model,
     )
+    if (out / "warmstart.json").exists():
+        info = run_info("supervised", asdict(cfg), cfg.seed)
+        refuse_other_run(out, info, ignore=("settings.out", "settings.device", "settings.workers"))
+        return out
     return warm_start(cfg)
 
 

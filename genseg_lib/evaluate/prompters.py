@@ -48,6 +48,7 @@ class VLMPrompter:
             "coord_frame": self.coord_frame,
             "options": asdict(self.options),
             "pixels": self.vlm.pixel_bounds(),
+            "weights": self.vlm.weights,
             "parser": PARSER_VERSION,
         }
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from genseg_lib.runinfo import read_run_info, run_info, write_run_info
+from genseg_lib.runinfo import read_run_info, refuse_other_run, run_info, write_run_info
 
 LOG = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -77,20 +77,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def check_same_run(out: Path, arm: str | None, seed: int, identity: dict[str, Any]) -> None:
     """Write ``out/run.json`` for a new evaluation; for an existing one, refuse to resume a
-    different run (model, data, subset, decoding, segmenter or arm), naming what differs."""
+    different run (model and its weights, data, subset, decoding, segmenter or arm)."""
     info = run_info("evaluation", identity, seed, arm=arm)
-    before = read_run_info(out)
-    if before is None:
+    if read_run_info(out) is None:
         write_run_info(out, info)
-        return
-    keys = ("kind", "arm", "seed", "settings")
-    diff = sorted(k for k in keys if before.get(k) != info[k])
-    if "settings" in diff:
-        old, new = before.get("settings") or {}, info["settings"]
-        diff.remove("settings")
-        diff += sorted(f"settings.{k}" for k in {*old, *new} if old.get(k) != new.get(k))
-    if diff:
-        raise ValueError(
-            f"{out} holds a different run (differs in {diff}); resume it with the same "
-            "settings or write to another --out"
-        )
+    refuse_other_run(out, info)

@@ -10,6 +10,7 @@ Qwen3-VL's M-RoPE requires. The coordinate frame comes from the model family
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,10 +78,17 @@ def special_token_ids_to_suppress(tokenizer: Any) -> list[int]:
 class VLM:
     """A Qwen-VL prompter: images + queries -> raw answer texts."""
 
-    def __init__(self, model: Any, processor: Any, coord_frame: str | None = None):
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        coord_frame: str | None = None,
+        weights: str | None = None,
+    ):
         self.model = model
         self.processor = processor
         self.coord_frame = coord_frame or coord_frame_for(model.config.model_type)
+        self.weights = weights  # `weights_fingerprint` of the folder it came from
         self.device = next(model.parameters()).device
         processor.tokenizer.padding_side = "left"
 
@@ -205,7 +213,33 @@ def load_vlm(
     net, processor = load_model_and_processor(
         model, resolve_dtype(dtype, dev), attn_implementation, max_pixels, min_pixels
     )
-    return VLM(net.to(dev).eval(), processor, coord_frame)
+    return VLM(net.to(dev).eval(), processor, coord_frame, weights_fingerprint(model))
+
+
+# a checkpoint folder's weights: full or sharded, safetensors or torch, or a LoRA adapter
+WEIGHT_FILES = (
+    "model*.safetensors",
+    "pytorch_model*.bin",
+    "adapter_model.*",
+    "adapter_config.json",
+)
+
+
+def weights_fingerprint(model: str | Path) -> str | None:
+    """SHA-256 over a local checkpoint folder's weight files (names and bytes): an evaluation
+    records it, so a folder retrained under the same name is never taken for the old model.
+    None for a hub id, whose name is its identity (hashing 16 GB takes about 10 s)."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    files = sorted({p for pattern in WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no weight files ({', '.join(WEIGHT_FILES)})")
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as fh:
+            digest.update(path.name.encode() + hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()
 
 
 def _load_merged_adapter(adapter: Path, kwargs: dict[str, Any]) -> Any:

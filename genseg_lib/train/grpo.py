@@ -26,7 +26,7 @@ import yaml
 
 from genseg_lib.data import load_dataset, select_samples
 from genseg_lib.models.vlm import coord_frame_for, load_model_and_processor
-from genseg_lib.runinfo import run_info, run_lock, write_run_info
+from genseg_lib.runinfo import refuse_other_run, run_info, run_lock, write_run_info
 from genseg_lib.segment.factory import build_segmenter
 from genseg_lib.train.dataset import oversample_no_target, to_hf_dataset
 from genseg_lib.train.rewards import PRESETS, RewardFn, build_rewards
@@ -232,6 +232,21 @@ def _resume_arg(grpo: Any) -> str | bool | None:
     return True if value in ("true", "True", "auto") else value
 
 
+# what a resumed or reused GRPO run may change without changing its results (the folder's
+# own path included: a folder is the run it holds, wherever it was reached from)
+RUNTIME_FIELDS = (
+    "settings.args.out",
+    "settings.grpo.output_dir",
+    "settings.args.overwrite",
+    "settings.grpo.resume_from_checkpoint",
+    "settings.grpo.use_cpu",
+    "settings.grpo.gradient_checkpointing",
+    "settings.grpo.local_rank",
+)
+# a resume may also extend a run to more steps (all else as it started)
+RESUME_FIELDS = (*RUNTIME_FIELDS, "settings.grpo.max_steps", "settings.grpo.save_steps")
+
+
 def grpo_run_info(args: GenSegArguments, grpo: Any) -> dict[str, Any]:
     """The ``run.json`` of a GRPO run: recipe, both settings objects, seed, code version."""
     return run_info(
@@ -292,15 +307,19 @@ def _warn_if_no_optimizer_state(out: Path, grpo: Any) -> None:
 
 def _refuse_to_clobber(out: Path, args: GenSegArguments, grpo: Any) -> None:
     """A folder that holds a finished or partial run is only trained into when told to
-    resume (``resume_from_checkpoint``) or to replace it (``overwrite``)."""
+    resume it with the same settings, or extend it to more steps (``resume_from_checkpoint``),
+    or to replace it (``overwrite``)."""
     held = sorted(p.name for p in out.glob("checkpoint-*")) + [
         name for name in ("trainer_state.json", "model.safetensors") if (out / name).exists()
     ]
-    if held and _resume_arg(grpo) is None and not args.overwrite:
+    if not held or args.overwrite:
+        return
+    if _resume_arg(grpo) is None:
         raise RuntimeError(
             f"{out} already holds a run ({', '.join(held[:4])}): pass "
             "resume_from_checkpoint=true to continue it or overwrite=true to replace it"
         )
+    refuse_other_run(out, grpo_run_info(args, grpo), depth=3, ignore=RESUME_FIELDS)
 
 
 def train_stages(args: GenSegArguments, stages: Sequence[tuple[GenSegArguments, Any]]) -> Path:

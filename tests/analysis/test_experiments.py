@@ -1,6 +1,7 @@
 """Experiment helpers: subset metrics from an evaluation, seed spread tables, galleries,
 GRPO settings as typed recipe overrides."""
 
+import dataclasses
 import json
 import math
 
@@ -89,6 +90,56 @@ def test_grpo_settings_are_recipe_overrides():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             GRPOSettings(device="cuda").overrides()
         assert GRPOSettings(device="auto").overrides()["use_cpu"] is True
+
+
+def test_finished_runs_are_reused_only_with_the_same_settings(tmp_path):
+    """A finished GRPO or supervised folder is returned as is for the settings it was trained
+    with (device aside), and is an error, naming the field, for any other."""
+    from genseg_lib.analysis.experiments import GRPOSettings, grpo_run, supervised_control
+    from genseg_lib.runinfo import run_info, write_run_info
+    from genseg_lib.stage0.warmstart import WarmStartConfig
+    from genseg_lib.train.grpo import grpo_run_info, recipe_settings
+
+    out = tmp_path / "grpo"
+    trained = GRPOSettings(max_steps=8, learning_rate=3e-5, device="cpu")
+    place = dict(dataset="synthref:train", root=str(tmp_path), segmenter="classical")
+    overrides = {**trained.overrides(), **place, "model": "m", "out": str(out), "seed": 1}
+    write_run_info(out, grpo_run_info(*recipe_settings("genseg-r1-g", overrides)))
+    (out / "trainer_state.json").write_text("{}")
+
+    def run(settings, seed=1):
+        return grpo_run(
+            "genseg-r1-g", "m", out, place["dataset"], tmp_path, "classical", settings, seed=seed
+        )
+
+    assert run(trained) == out  # reused, no training
+    with pytest.raises(ValueError, match=r"differs in \['settings.grpo.learning_rate'\]"):
+        run(GRPOSettings(max_steps=8, learning_rate=1e-4, device="cpu"))
+    with pytest.raises(ValueError, match=r"\['seed', 'settings.grpo.seed'\]"):
+        run(trained, seed=0)
+
+    control = tmp_path / "control"
+    cfg = WarmStartConfig(
+        out=str(control),
+        steps=10,
+        single_object_steps=0,
+        labels="grounding",
+        device="cuda",
+        lr=1e-4,
+        warmup=0,
+        eval_every=10,
+        eval_samples=16,
+        save_every=2,
+        seed=1002,
+        init="m",
+    )
+    write_run_info(control, run_info("supervised", dataclasses.asdict(cfg), cfg.seed))
+    (control / "warmstart.json").write_text("{}")
+    assert supervised_control("m", control, 10, 2, 1e-4, "grounding", "cpu") == control
+    with pytest.raises(ValueError, match=r"differs in \['settings.lr'\]"):
+        supervised_control("m", control, 10, 2, 3e-5, "grounding", "cpu")
+    with pytest.raises(ValueError, match=r"settings.labels"):
+        supervised_control("m", control, 10, 2, 1e-4, "oracle", "cpu")
 
 
 def test_stage0_table_sets_scores_beside_targets(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from genseg_lib.data import load_dataset, select_samples
 from genseg_lib.data.synthref import synthref_samples, write_synthref
@@ -267,6 +268,30 @@ def test_resume_refuses_other_data_resolution_or_segmenter_settings(tmp_path, ti
     fewer_pixels = VLMPrompter(load_vlm(tiny_vlm_path, max_pixels=64 * 64), opts)
     with pytest.raises(ValueError, match=r"differs in \['settings.prompter'\]"):
         evaluate(small, fewer_pixels, GrabCutSegmenter(), vlm_out, meta=meta)
+
+
+def test_resume_refuses_a_model_retrained_under_the_same_name(tmp_path, tiny_vlm_path):
+    """A model folder retrained in place (same path, other weights) is a different run: its
+    half-finished evaluation is never completed with the new model's answers."""
+    import shutil
+
+    from genseg_lib.models.vlm import load_vlm
+
+    model = Path(shutil.copytree(tiny_vlm_path, tmp_path / "model"))
+    samples = synthref_samples("val", 4, seed=0)
+    meta = {"model": str(model), "dataset": "synthref:val"}
+    opts = GenerationOptions(max_new_tokens=4)
+    out = tmp_path / "run"
+    evaluate(samples[:2], VLMPrompter(load_vlm(model), opts), GrabCutSegmenter(), out, meta=meta)
+    vlm = load_vlm(model)
+    evaluate(samples[:2], VLMPrompter(vlm, opts), GrabCutSegmenter(), out, meta=meta)  # same
+    with torch.no_grad():
+        next(vlm.model.parameters()).add_(0.01)
+    vlm.model.save_pretrained(model)  # "retrained"
+    with pytest.raises(ValueError, match=r"differs in \['settings.prompter'\]"):
+        evaluate(
+            samples[:2], VLMPrompter(load_vlm(model), opts), GrabCutSegmenter(), out, meta=meta
+        )
 
 
 def test_a_corrupt_middle_line_is_quarantined_not_the_records_after_it(tmp_path):

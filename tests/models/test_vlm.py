@@ -1,5 +1,7 @@
 """Tiny Qwen3-VL: real Qwen vocabulary, save/load, batched generation, special-token rules."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -128,3 +130,31 @@ def test_frames_and_errors(tiny_vlm_path):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             load_vlm(tiny_vlm_path, device="cuda")
+
+
+def test_weights_fingerprint_follows_the_bytes_not_the_folder(tiny_vlm_path, tmp_path):
+    import shutil
+
+    from genseg_lib.models.vlm import weights_fingerprint
+
+    copy = Path(shutil.copytree(tiny_vlm_path, tmp_path / "copy"))
+    first_print = weights_fingerprint(tiny_vlm_path)
+    assert len(first_print) == 64 and weights_fingerprint(copy) == first_print
+    (copy / "training_args.bin").write_bytes(b"not weights")  # other files do not count
+    assert weights_fingerprint(copy) == first_print
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one parameter
+    weights.write_bytes(bytes(data))
+    assert weights_fingerprint(copy) != first_print
+    assert weights_fingerprint("Qwen/Qwen3-VL-8B-Instruct") is None  # a hub id: its name
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"lora")
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "a"}')
+    first = weights_fingerprint(adapter)
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "b"}')
+    assert weights_fingerprint(adapter) != first  # another base is another model
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no weight files"):
+        weights_fingerprint(tmp_path / "empty")

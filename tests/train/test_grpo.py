@@ -272,6 +272,29 @@ def test_a_finished_run_folder_is_not_clobbered(tiny_vlm_path, data, tmp_path):
     assert (run / "trainer_state.json").read_text() == "{}" and not (run / "run.json").exists()
 
 
+def test_a_resume_with_other_settings_is_refused(tiny_vlm_path, data, tmp_path):
+    """Resuming a partial run with another learning rate would mix two runs in one folder."""
+    from genseg_lib.runinfo import write_run_info
+    from genseg_lib.train.grpo import grpo_run_info
+
+    run = tmp_path / "partial"
+    (run / "checkpoint-1").mkdir(parents=True)
+    first = settings_for("genseg-r1", tiny_vlm_path, data, run, max_steps=2, learning_rate=1e-5)
+    record = write_run_info(run, grpo_run_info(*first)).read_text()
+    other = settings_for(
+        "genseg-r1",
+        tiny_vlm_path,
+        data,
+        run,
+        max_steps=2,
+        learning_rate=1e-4,
+        resume_from_checkpoint="true",
+    )
+    with pytest.raises(ValueError, match=r"differs in \['settings.grpo.learning_rate'\]"):
+        train(*other)
+    assert (run / "run.json").read_text() == record
+
+
 def test_two_runs_on_one_folder_refuse(tmp_path):
     from genseg_lib.runinfo import run_lock
 
