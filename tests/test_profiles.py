@@ -19,11 +19,28 @@ def test_defaults_and_overrides(tmp_path):
     # notebook 02 trains the paper's models at the recipe's learning rate and KL weight; only
     # the from-scratch SynthRef prompter takes its own
     assert (paper.grpo_learning_rate, paper.grpo_beta) == (None, None)
-    assert (smoke.grpo_learning_rate, smoke.grpo_beta) == (1e-4, 0.0)
-    assert (smoke.grpo_stage1_learning_rate, paper.grpo_stage1_learning_rate) == (3e-5, None)
+    assert (smoke.grpo_learning_rate, smoke.grpo_beta) == (3e-5, 0.0)
+    assert smoke.control_learning_rate == paper.control_learning_rate == 1e-4
     assert get_profile("paper-dryrun").grpo_learning_rate is None
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("laptop")
+
+
+def test_grpo_settings_fill_what_the_notebook_leaves_unset():
+    from genseg_lib.train.grpo import recipe_settings
+
+    smoke = get_profile("smoke").grpo_settings(device="cpu")
+    assert (smoke.max_steps, smoke.num_generations, smoke.prompts_per_step) == (100, 8, 8)
+    assert (smoke.learning_rate, smoke.beta, smoke.extra) == (3e-5, 0.0, {})
+    # a value given wins, zero included (not mistaken for unset)
+    given = get_profile("smoke").grpo_settings(learning_rate=1e-3, max_steps=7)
+    assert (given.learning_rate, given.max_steps) == (1e-3, 7)
+    paper = get_profile("paper").grpo_settings(beta=0.0, max_completion_length=64, device="cpu")
+    _, grpo = recipe_settings("genseg-r1-g", {**paper.overrides(), "model": "m"})
+    assert (grpo.learning_rate, grpo.beta, grpo.max_completion_length) == (1e-6, 0.0, 64)
+    dry = get_profile("paper-dryrun").grpo_settings(temperature=0.7)
+    assert dry.extra == {"sam_image_size": 256} and dry.temperature == 0.7
+    assert (dry.max_steps, dry.num_generations, dry.max_completion_length) == (2, 2, 24)
 
 
 def test_prepare_smoke_writes_synthref(tmp_path, tiny_vlm_path):
