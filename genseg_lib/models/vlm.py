@@ -10,6 +10,7 @@ Qwen3-VL's M-RoPE requires. The coordinate frame comes from the model family
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -83,14 +84,20 @@ class VLM:
         model: Any,
         processor: Any,
         coord_frame: str | None = None,
-        weights: str | None = None,
+        source: str | Path | None = None,
     ):
         self.model = model
         self.processor = processor
         self.coord_frame = coord_frame or coord_frame_for(model.config.model_type)
-        self.weights = weights  # `weights_fingerprint` of the folder it came from
+        self.source = source  # the hub id or folder it was loaded from
         self.device = next(model.parameters()).device
         processor.tokenizer.padding_side = "left"
+
+    @functools.cached_property
+    def weights(self) -> str | None:
+        """`weights_fingerprint` of the source, hashed on first use (evaluations record it; the
+        demo and benchmarks never pay for it)."""
+        return None if self.source is None else weights_fingerprint(self.source)
 
     def pixel_bounds(self) -> dict[str, int | None]:
         """The processor's bounds on image resolution (``min_pixels``/``max_pixels``): they
@@ -213,7 +220,7 @@ def load_vlm(
     net, processor = load_model_and_processor(
         model, resolve_dtype(dtype, dev), attn_implementation, max_pixels, min_pixels
     )
-    return VLM(net.to(dev).eval(), processor, coord_frame, weights_fingerprint(model))
+    return VLM(net.to(dev).eval(), processor, coord_frame, model)
 
 
 # a checkpoint folder's weights: full or sharded, safetensors or torch, or a LoRA adapter
