@@ -44,6 +44,7 @@ from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.binding import BindingProbe, box_cover_targets
 from genseg_lib.stage0.labels import answer_text, label_instances
+from genseg_lib.stage0.packed_attention import packed_vision_attention
 from genseg_lib.stage0.prompter import (
     ANSWER_TOKENS,
     PrompterSpec,
@@ -334,7 +335,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     for step, batch in enumerate(bar, start):
         targets = batch.pop("binding_targets").to(device)
         batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(device):
+        with autocast(device), packed_vision_attention(model):
             loss = model(**batch).loss
             binding = probe.loss(batch["input_ids"], targets) if probe else loss.new_zeros(())
         (loss + cfg.binding_weight * binding).backward()

@@ -92,3 +92,29 @@ def test_token_grid_counts_merged_patches_and_refuses_mixed_sizes():
         token_grid(merge1, torch.tensor([[1, 8, 8], [1, 8, 4]]))
     with pytest.raises(ValueError, match="square images of one size"):
         token_grid(merge1, torch.tensor([[1, 8, 4]]))
+
+
+def test_heldout_accuracy_counts_foreground_tokens_of_val_scenes():
+    from genseg_lib.stage0.vision_pretrain import VisionBatches, heldout_token_accuracy
+
+    model, processor = build_synthref_prompter()
+    heads = TokenHeads(model.config.text_config.hidden_size)
+    star, red = list(SHAPES).index("star"), list(COLOURS).index("red")
+    with torch.no_grad():  # heads that always answer "red star"
+        for head, k in ((heads.shape, star), (heads.colour, red)):
+            head.weight.zero_()
+            head.bias.zero_()
+            head.bias[k] = 1.0
+    got = heldout_token_accuracy(model, processor, heads, 128, scenes=8, seed=3, batch_size=4)
+    cfg = VisionPretrainConfig(steps=2, batch_size=4, seed=3)
+    items = [VisionBatches(cfg, processor, 128, 0, split="val")[i] for i in range(2)]
+    fg_shape = torch.cat([it["shape"][it["foreground"]] for it in items])
+    fg_colour = torch.cat([it["colour"][it["foreground"]] for it in items])
+    assert got["tokens"] == fg_shape.numel() > 0
+    assert got["shape"] == pytest.approx(float((fg_shape == star).float().mean()))
+    assert got["colour"] == pytest.approx(float((fg_colour == red).float().mean()))
+    assert got["per_shape"].get("star", 1.0) == 1.0
+    assert all(v == 0.0 for name, v in got["per_shape"].items() if name != "star")
+    # val scenes, not the training stream of the same seed
+    train = VisionBatches(cfg, processor, 128, 0)[0]
+    assert not torch.equal(train["pixel_values"], items[0]["pixel_values"])
