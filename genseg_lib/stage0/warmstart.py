@@ -77,6 +77,7 @@ class WarmStartConfig:
     no_target_share: float = 0.12
     multi_list_share: float = 0.5  # multi-target grounding labels that list every target
     no_target_abstain_share: float = 0.3  # no-target labels that say [] (the rest: near miss)
+    vision_lr_scale: float = 1.0  # the pretrained tower's learning rate / lr (0: frozen)
     binding_weight: float = 1.0  # auxiliary loss: which visual tokens the labelled box covers
     binding_layer: int = 2  # ... read after this many language-model layers
     max_objects: int = 4
@@ -261,6 +262,28 @@ def _save(
     tmp.rename(path)
 
 
+def parameter_groups(
+    model: Any, probe: torch.nn.Module | None, cfg: WarmStartConfig
+) -> list[dict[str, Any]]:
+    """Optimizer groups: the vision tower's pretrained part (patch and position embeddings,
+    blocks, merger) at ``lr * vision_lr_scale`` — frozen at 0 — and everything else at ``lr``
+    (the deepstack mergers among them: dense pretraining never reads them)."""
+    if cfg.vision_lr_scale == 1.0:
+        return [{"params": [*model.parameters(), *(probe.parameters() if probe else [])]}]
+    visual = model.model.visual
+    deepstack = {id(p) for p in visual.deepstack_merger_list.parameters()}
+    tower = [p for p in visual.parameters() if id(p) not in deepstack]
+    tower_ids = {id(p) for p in tower}
+    rest = [p for p in model.parameters() if id(p) not in tower_ids]
+    groups = [{"params": [*rest, *(probe.parameters() if probe else [])]}]
+    if cfg.vision_lr_scale == 0.0:
+        for p in tower:
+            p.requires_grad_(False)
+    else:
+        groups.append({"params": tower, "lr": cfg.lr * cfg.vision_lr_scale})
+    return groups
+
+
 def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     """Train (or resume) the warm start; writes a bf16 checkpoint to ``cfg.out``."""
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
@@ -305,8 +328,9 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         run_info("supervised" if cfg.init else "warmstart", asdict(cfg), cfg.seed),
     )
     probe = BindingProbe(model, cfg.binding_layer).to(device) if cfg.binding_weight else None
-    params = [*model.parameters(), *(probe.parameters() if probe else [])]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = parameter_groups(model, probe, cfg)
+    params = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     if state is not None:
         if probe is not None and state.get("binding_probe") is not None:

@@ -156,3 +156,54 @@ def test_batches_are_the_same_with_workers_and_after_resume():
     for a, b in zip(inline[3:], resumed, strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(inline[0]["input_ids"], inline[1]["input_ids"])
+
+
+def test_parameter_groups_scale_or_freeze_the_pretrained_tower():
+    from genseg_lib.stage0.prompter import build_synthref_prompter
+    from genseg_lib.stage0.warmstart import parameter_groups
+
+    model, _ = build_synthref_prompter()
+    visual = model.model.visual
+    deepstack = {id(p) for p in visual.deepstack_merger_list.parameters()}
+    tower = {id(p) for p in visual.parameters()} - deepstack
+    everything = {id(p) for p in model.parameters()}
+    (one,) = parameter_groups(model, None, WarmStartConfig(lr=1e-3))
+    assert {id(p) for p in one["params"]} == everything
+    main, slow = parameter_groups(model, None, WarmStartConfig(lr=1e-3, vision_lr_scale=0.1))
+    assert {id(p) for p in slow["params"]} == tower and slow["lr"] == pytest.approx(1e-4)
+    assert {id(p) for p in main["params"]} == everything - tower and "lr" not in main
+    assert deepstack and deepstack <= {id(p) for p in main["params"]}
+    (main,) = parameter_groups(model, None, WarmStartConfig(vision_lr_scale=0.0))
+    assert {id(p) for p in main["params"]} == everything - tower
+    assert all(not p.requires_grad for p in visual.parameters() if id(p) in tower)
+
+
+def test_a_frozen_tower_keeps_what_vision_pretraining_taught(tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = WarmStartConfig(
+        out=str(tmp_path / "p"),
+        vision_steps=1,
+        steps=2,
+        single_object_steps=1,
+        batch_size=2,
+        eval_every=2,
+        eval_samples=2,
+        save_every=2,
+        vision_lr_scale=0.0,
+    )
+    warm_start(cfg)
+    pretrained = torch.load(tmp_path / "p-vision.pt", weights_only=False)["visual"]
+    trained = load_file(tmp_path / "p-last" / "model.safetensors")
+    prefix = next(k for k in trained if k.endswith("visual.blocks.0.attn.qkv.weight"))[
+        : -len("blocks.0.attn.qkv.weight")
+    ]
+    blocks = [k for k in pretrained if k.startswith("blocks.") or k.startswith("patch_embed.")]
+    assert blocks and all(torch.equal(trained[prefix + k], pretrained[k]) for k in blocks)
+    # while the language model trained
+    from genseg_lib.stage0.prompter import build_synthref_prompter
+
+    fresh = build_synthref_prompter(seed=cfg.seed)[0].state_dict()
+    suffix = "language_model.layers.0.mlp.up_proj.weight"
+    key = next(k for k in trained if k.endswith(suffix))
+    assert not torch.equal(trained[key], fresh[next(k for k in fresh if k.endswith(suffix))])
