@@ -118,8 +118,13 @@ class TokenHeads(torch.nn.Module):
         self.cover = torch.nn.Linear(hidden, 1)
         self.box = torch.nn.Linear(hidden, 4)
 
+    @staticmethod
+    def normalise(features: torch.Tensor) -> torch.Tensor:
+        """Features at unit scale: the tower's output scale stays free."""
+        return features / features.std().clamp_min(1e-6)
+
     def losses(self, features: torch.Tensor, t: TokenTargets) -> dict[str, torch.Tensor]:
-        f = features / features.std().clamp_min(1e-6)  # the tower's output scale stays free
+        f = self.normalise(features)
         fg = t.foreground
         box = F.l1_loss(self.box(f[fg]), t.box[fg]) if fg.any() else f.sum() * 0.0
         return {
@@ -286,7 +291,9 @@ def heldout_token_accuracy(
     by the true shape. Measures what the tower learnt, since the heads are linear."""
     cfg = VisionPretrainConfig(steps=-(-scenes // batch_size), batch_size=batch_size, seed=seed)
     data = VisionBatches(cfg, processor, image_size, 0, split="val")
-    visual = model.model.visual.eval()
+    visual = model.model.visual
+    was_training = visual.training
+    visual.eval()
     device = next(visual.parameters()).device
     hits = {"colour": [], "shape": []}
     shapes: list[torch.Tensor] = []
@@ -295,12 +302,13 @@ def heldout_token_accuracy(
         features = visual(
             item["pixel_values"].to(device), grid_thw=item["image_grid_thw"].to(device)
         ).pooler_output.float()
-        f = features / features.std().clamp_min(1e-6)
+        f = heads.normalise(features)
         fg = item["foreground"].to(device)
         for name in hits:
             pred = getattr(heads, name)(f[fg]).argmax(-1).cpu()
             hits[name].append(pred == item[name][item["foreground"]])
         shapes.append(item["shape"][item["foreground"]])
+    visual.train(was_training)
     colour, shape, truth = (torch.cat(v) for v in (hits["colour"], hits["shape"], shapes))
     return {
         "tokens": int(truth.numel()),

@@ -105,7 +105,9 @@ def test_heldout_accuracy_counts_foreground_tokens_of_val_scenes():
             head.weight.zero_()
             head.bias.zero_()
             head.bias[k] = 1.0
+    model.train()
     got = heldout_token_accuracy(model, processor, heads, 128, scenes=8, seed=3, batch_size=4)
+    assert model.model.visual.training  # the tower's mode is given back
     cfg = VisionPretrainConfig(steps=2, batch_size=4, seed=3)
     items = [VisionBatches(cfg, processor, 128, 0, split="val")[i] for i in range(2)]
     fg_shape = torch.cat([it["shape"][it["foreground"]] for it in items])
