@@ -42,15 +42,15 @@ reproduce: setup $(if $(RETRAIN),warmstart)
 	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
 
 # The shipped stage-0 recipe (CPU: one thread trains while one worker builds batches; about
-# 20 min of vision pretraining, then 55 min). DEVICE=auto WORKERS=N trains on a GPU when there
-# is one: the shipped checkpoint ran the vision pretraining and the first 3,753 steps on one
-# H100 with WORKERS=14 (4 + 7 min), the rest on 2 CPU cores (`warmstart.json` has each command).
+# 80 min of vision pretraining, then 57 min with the pretrained tower frozen). DEVICE=auto
+# WORKERS=N trains on a GPU when there is one: the shipped checkpoint's vision pretraining ran on
+# one H100 with WORKERS=14 (7 min), its warm start on 2 CPU cores (`warmstart.json`).
 DEVICE ?= cpu
 WORKERS ?= 1
 warmstart: setup
 	rm -rf checkpoints/synthref-prompter-last checkpoints/synthref-prompter-vision.pt
 	OMP_NUM_THREADS=1 $(BIN)/python -m genseg_lib.stage0 --out checkpoints/synthref-prompter \
-		--vision-steps 2250 --vision-batch-size 64 \
+		--vision-steps 9250 --vision-batch-size 64 --vision-lr-scale 0 \
 		--steps 8000 --single-object-steps 1000 --pair-steps 3000 \
 		--device $(DEVICE) --workers $(WORKERS)
 
