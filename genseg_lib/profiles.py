@@ -51,6 +51,8 @@ class Profile:
     grpo_learning_rate: float | None = None  # both GRPO stages; None: the recipe's (1e-6)
     grpo_beta: float | None = None  # ... and KL weight; None: the recipe's (0.04)
     control_learning_rate: float = 1e-4  # notebook 02's supervised control A and reference B
+    # GRPO, control A and reference B hold the vision tower's weights (docs/method.md §7)
+    freeze_vision_tower: bool = False
     seeds: list[int] = field(default_factory=lambda: [0, 1])  # notebook 02's training seeds
 
     @property
@@ -79,6 +81,8 @@ class Profile:
         extra: dict[str, Any] = {"coord_frame": self.coord_frame} if self.coord_frame else {}
         if self.sam_image_size:
             extra["sam_image_size"] = self.sam_image_size
+        if self.freeze_vision_tower:
+            extra["freeze_vision_tower"] = True
         return GRPOSettings(
             max_steps=pick(max_steps, self.grpo_steps),
             num_generations=pick(num_generations, self.grpo_generations),
@@ -116,6 +120,7 @@ def smoke_profile(cache: Path = CACHE) -> Profile:
         # 3e-5 over 1e-4 for both stages (docs/method.md §7)
         grpo_learning_rate=3e-5,
         grpo_beta=0.0,
+        freeze_vision_tower=True,
     )
 
 

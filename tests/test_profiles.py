@@ -31,7 +31,10 @@ def test_grpo_settings_fill_what_the_notebook_leaves_unset():
 
     smoke = get_profile("smoke").grpo_settings(device="cpu")
     assert (smoke.max_steps, smoke.num_generations, smoke.prompts_per_step) == (100, 8, 8)
-    assert (smoke.learning_rate, smoke.beta, smoke.extra) == (3e-5, 0.0, {})
+    assert (smoke.learning_rate, smoke.beta) == (3e-5, 0.0)
+    assert smoke.extra == {"freeze_vision_tower": True}  # as control A and reference B
+    args, _ = recipe_settings("genseg-r1", {**smoke.overrides(), "model": "m"})
+    assert args.freeze_vision_tower is True
     # a value given wins, zero included (not mistaken for unset)
     given = get_profile("smoke").grpo_settings(learning_rate=1e-3, max_steps=7)
     assert (given.learning_rate, given.max_steps) == (1e-3, 7)

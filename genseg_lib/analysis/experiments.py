@@ -103,11 +103,13 @@ def supervised_control(
     learning_rate: float = 1e-4,
     labels: str = "grounding",
     device: str = "auto",
+    freeze_vision_tower: bool = False,
 ) -> Path:
     """Supervised continuation from the same checkpoint for the same number of optimizer
     steps as a GRPO run, on the stage-0 query mix: with ``labels="grounding"`` the control
     (stage-0 labels: does more supervised training give the same?), with ``labels="oracle"``
-    the reference (privileged interior-point labels the paper never uses: an upper bound)."""
+    the reference (privileged interior-point labels the paper never uses: an upper bound).
+    ``freeze_vision_tower`` holds the same weights still as the GRPO option of that name."""
     from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
 
     cfg = WarmStartConfig(
@@ -123,6 +125,7 @@ def supervised_control(
         save_every=max(1, steps // 4),
         seed=1000 + seed,
         init=model,
+        vision_lr_scale=0.0 if freeze_vision_tower else 1.0,
     )
     if (out / "warmstart.json").exists():
         info = run_info("supervised", asdict(cfg), cfg.seed)

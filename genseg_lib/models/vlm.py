@@ -206,6 +206,17 @@ def load_model_and_processor(
     return net, processor
 
 
+def vision_tower_parameters(model: Any) -> list[torch.nn.Parameter]:
+    """The vision tower's own parameters (patch and position embeddings, blocks, merger) of a
+    Qwen-VL model, without Qwen3-VL's deepstack mergers, which feed the language model's early
+    layers: the set that the warm start's ``--vision-lr-scale`` and GRPO's
+    ``freeze_vision_tower`` hold still."""
+    visual = model.model.visual
+    deepstack = getattr(visual, "deepstack_merger_list", None)
+    skip = {id(p) for p in deepstack.parameters()} if deepstack is not None else set()
+    return [p for p in visual.parameters() if id(p) not in skip]
+
+
 def load_vlm(
     model: str | Path,
     device: str = "auto",

@@ -38,7 +38,7 @@ from genseg_lib.data.synthref import GENERATOR_VERSION, SynthRefConfig, synthref
 from genseg_lib.device import autocast, resolve_device
 from genseg_lib.evaluate.metrics import BoxAccumulator
 from genseg_lib.models.prompt import build_messages
-from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for
+from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for, vision_tower_parameters
 from genseg_lib.runinfo import run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
@@ -270,9 +270,7 @@ def parameter_groups(
     (the deepstack mergers among them: dense pretraining never reads them)."""
     if cfg.vision_lr_scale == 1.0:
         return [{"params": [*model.parameters(), *(probe.parameters() if probe else [])]}]
-    visual = model.model.visual
-    deepstack = {id(p) for p in visual.deepstack_merger_list.parameters()}
-    tower = [p for p in visual.parameters() if id(p) not in deepstack]
+    tower = vision_tower_parameters(model)
     tower_ids = {id(p) for p in tower}
     rest = [p for p in model.parameters() if id(p) not in tower_ids]
     groups = [{"params": [*rest, *(probe.parameters() if probe else [])]}]

@@ -25,7 +25,11 @@ import torch
 import yaml
 
 from genseg_lib.data import load_dataset, select_samples
-from genseg_lib.models.vlm import coord_frame_for, load_model_and_processor
+from genseg_lib.models.vlm import (
+    coord_frame_for,
+    load_model_and_processor,
+    vision_tower_parameters,
+)
 from genseg_lib.runinfo import refuse_other_run, run_info, run_lock, write_run_info
 from genseg_lib.segment.factory import build_segmenter
 from genseg_lib.train.dataset import oversample_no_target, to_hf_dataset
@@ -76,6 +80,13 @@ class GenSegArguments:
     coord_frame: str | None = field(
         default=None,
         metadata={"help": "norm1000 | pixels; default: the model family's (docs/method.md §2)"},
+    )
+    freeze_vision_tower: bool = field(
+        default=False,
+        metadata={
+            "help": "keep the vision tower's weights fixed (the deepstack mergers still train), "
+            "as the warm start's --vision-lr-scale 0 does"
+        },
     )
     lora: bool = field(
         default=False, metadata={"help": "train LoRA adapters on the language model (peft)"}
@@ -171,6 +182,11 @@ def build_trainer(
         args.model, torch.bfloat16 if grpo.bf16 else torch.float32, max_pixels=args.max_pixels
     )
     frame = args.coord_frame or coord_frame_for(model.config.model_type)
+    if args.freeze_vision_tower:
+        frozen = vision_tower_parameters(model)
+        for p in frozen:
+            p.requires_grad_(False)
+        LOG.info("vision tower frozen: %d parameters", sum(p.numel() for p in frozen))
     name, _, split = args.dataset.partition(":")
     samples = load_dataset(name, args.root, split or "train")
     if args.query_types:

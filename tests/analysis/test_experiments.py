@@ -140,6 +140,9 @@ def test_finished_runs_are_reused_only_with_the_same_settings(tmp_path):
         supervised_control("m", control, 10, 2, 3e-5, "grounding", "cpu")
     with pytest.raises(ValueError, match=r"settings.labels"):
         supervised_control("m", control, 10, 2, 1e-4, "oracle", "cpu")
+    # a frozen tower is another run: the warm start's vision_lr_scale 0
+    with pytest.raises(ValueError, match=r"differs in \['settings.vision_lr_scale'\]"):
+        supervised_control("m", control, 10, 2, 1e-4, "grounding", "cpu", True)
 
 
 def test_stage0_table_sets_scores_beside_targets(tmp_path):

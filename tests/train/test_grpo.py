@@ -196,6 +196,21 @@ def test_genseg_r1_full_logs_terms_changes_weights_and_resumes(
     assert f"resuming from {run / 'checkpoint-2'}, which holds no optimizer state" in caplog.text
 
 
+def test_a_frozen_vision_tower_stays_while_the_rest_trains(tiny_vlm_path, data, tmp_path):
+    before = load_file(tiny_vlm_path / "model.safetensors")
+    run = tmp_path / "frozen"
+    train(
+        *settings_for("genseg-r1", tiny_vlm_path, data, run, max_steps=1, freeze_vision_tower=True),
+        [pseudo_random],
+    )
+    after = load_file(run / "model.safetensors")
+    tower = [k for k in before if ".visual." in k and "deepstack_merger_list" not in k]
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert len(tower) > 10 and not changed & set(tower)
+    assert any("deepstack_merger_list" in k for k in changed)  # they feed the language model
+    assert any("language_model" in k for k in changed)
+
+
 def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):
     from genseg_lib.models.vlm import load_vlm, merge_lora
 
