@@ -13,6 +13,7 @@ from genseg_lib.models.vlm import (
     coord_frame_for,
     load_vlm,
     special_token_ids_to_suppress,
+    vision_tower_parameters,
 )
 
 
@@ -158,3 +159,21 @@ def test_weights_fingerprint_follows_the_bytes_not_the_folder(tiny_vlm_path, tmp
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no weight files"):
         weights_fingerprint(tmp_path / "empty")
+
+
+def test_vision_tower_parameters_leave_out_only_the_deepstack_mergers(tiny_vlm, tmp_path):
+    from genseg_lib.models.build import build_tiny_qwen25vl
+
+    visual = tiny_vlm.model.model.visual
+    deepstack = {id(p) for p in visual.deepstack_merger_list.parameters()}
+    tower = {id(p) for p in vision_tower_parameters(tiny_vlm.model)}
+    assert deepstack and not tower & deepstack
+    assert tower | deepstack == {id(p) for p in visual.parameters()}
+    assert (
+        id(visual.patch_embed.proj.weight) in tower and id(visual.merger.linear_fc1.weight) in tower
+    )
+    # Qwen2.5-VL has no deepstack mergers: its whole tower
+    qwen25 = load_vlm(build_tiny_qwen25vl(tmp_path / "q25"), device="cpu").model
+    assert [id(p) for p in vision_tower_parameters(qwen25)] == [
+        id(p) for p in qwen25.model.visual.parameters()
+    ]
