@@ -127,8 +127,8 @@ def recipe_settings(
     recipe: str, overrides: Mapping[str, Any] | None = None
 ) -> tuple[GenSegArguments, Any]:
     """A recipe's values, then ``overrides`` (field name -> value) -> `GenSegArguments` and
-    `GRPOConfig`. An unknown key is an error. Device policy: bf16 on CUDA, fp32 on CPU (or
-    with ``use_cpu``), unless ``bf16`` is given."""
+    `GRPOConfig`. An unknown key is an error. Device policy: bf16 compute on CUDA, fp32 on CPU
+    (or with ``use_cpu``), unless ``bf16`` is given; `policy_dtype` picks the weights' dtype."""
     from transformers import HfArgumentParser
     from trl import GRPOConfig
 
@@ -164,6 +164,14 @@ def stage_settings(
     ]
 
 
+def policy_dtype(bf16: bool, lora: bool) -> torch.dtype:
+    """The dtype the policy's weights load in. bf16 only for a LoRA run's frozen base (PEFT keeps
+    the adapters in fp32); a full fine-tune keeps fp32 master weights and computes under the
+    Trainer's bf16 autocast, since AdamW on bf16 weights rounds small updates away (a smoke
+    stage-1 run on an H100 went to NaN gradients at step 152 that way)."""
+    return torch.bfloat16 if bf16 and lora else torch.float32
+
+
 def build_trainer(
     args: GenSegArguments,
     grpo: Any,
@@ -179,7 +187,7 @@ def build_trainer(
     if not args.model:
         raise ValueError("--model is required (a hub id or a local folder)")
     model, processor = load_model_and_processor(
-        args.model, torch.bfloat16 if grpo.bf16 else torch.float32, max_pixels=args.max_pixels
+        args.model, policy_dtype(grpo.bf16, args.lora), max_pixels=args.max_pixels
     )
     frame = args.coord_frame or coord_frame_for(model.config.model_type)
     if args.freeze_vision_tower:

@@ -211,6 +211,18 @@ def test_a_frozen_vision_tower_stays_while_the_rest_trains(tiny_vlm_path, data, 
     assert any("language_model" in k for k in changed)
 
 
+@pytest.mark.parametrize("lora", [False, True])
+def test_bf16_runs_keep_fp32_weights_wherever_they_train(tiny_vlm_path, data, tmp_path, lora):
+    args, grpo = settings_for(
+        "genseg-r1", tiny_vlm_path, data, tmp_path / "run", bf16=True, lora=lora
+    )
+    model = build_trainer(args, grpo, [pseudo_random]).model
+    dtypes = {p.dtype for p in model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert dtypes == {torch.float32}  # AdamW on bf16 weights rounds small updates away
+    assert frozen == ({torch.bfloat16} if lora else set())
+
+
 def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):
     from genseg_lib.models.vlm import load_vlm, merge_lora
 
