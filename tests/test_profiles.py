@@ -26,6 +26,29 @@ def test_defaults_and_overrides(tmp_path):
         get_profile("laptop")
 
 
+def test_stage2_settings_are_stage1_with_the_profiles_changes():
+    smoke = get_profile("smoke")
+    stage1 = smoke.grpo_settings(device="cpu")
+    stage2 = smoke.stage2_settings(stage1, no_target_share=0.3)
+    assert (stage2.num_generations, stage2.prompts_per_step) == (4, 16)
+    assert stage2.num_generations * stage2.prompts_per_step == 64  # as many answers as stage 1
+    assert (stage2.learning_rate, stage2.no_target_share, stage2.extra) == (3e-5, 0.3, stage1.extra)
+    assert stage1.no_target_share is None and stage1.num_generations == 8  # untouched
+    same = smoke.stage2_settings(stage1, {})
+    assert (same.num_generations, same.prompts_per_step) == (8, 8)
+    given = smoke.stage2_settings(stage1, {"temperature": 0.7})
+    assert (given.temperature, given.num_generations) == (
+        0.7,
+        8,
+    )  # given changes replace the profile's
+    paper = get_profile("paper")
+    assert paper.stage2_settings(paper.grpo_settings(device="cpu")) == paper.grpo_settings(
+        device="cpu"
+    )
+    with pytest.raises(ValueError, match="group_size"):
+        smoke.stage2_settings(stage1, {"group_size": 4})
+
+
 def test_grpo_settings_fill_what_the_notebook_leaves_unset():
     from genseg_lib.train.grpo import recipe_settings
 
