@@ -297,18 +297,20 @@ def heldout_token_accuracy(
     device = next(visual.parameters()).device
     hits = {"colour": [], "shape": []}
     shapes: list[torch.Tensor] = []
-    for i in range(len(data)):
-        item = data[i]
-        features = visual(
-            item["pixel_values"].to(device), grid_thw=item["image_grid_thw"].to(device)
-        ).pooler_output.float()
-        f = heads.normalise(features)
-        fg = item["foreground"].to(device)
-        for name in hits:
-            pred = getattr(heads, name)(f[fg]).argmax(-1).cpu()
-            hits[name].append(pred == item[name][item["foreground"]])
-        shapes.append(item["shape"][item["foreground"]])
-    visual.train(was_training)
+    try:
+        for i in range(len(data)):
+            item = data[i]
+            features = visual(
+                item["pixel_values"].to(device), grid_thw=item["image_grid_thw"].to(device)
+            ).pooler_output.float()
+            f = heads.normalise(features)
+            fg = item["foreground"].to(device)
+            for name in hits:
+                pred = getattr(heads, name)(f[fg]).argmax(-1).cpu()
+                hits[name].append(pred == item[name][item["foreground"]])
+            shapes.append(item["shape"][item["foreground"]])
+    finally:  # the caller's training mode, even when scoring fails
+        visual.train(was_training)
     colour, shape, truth = (torch.cat(v) for v in (hits["colour"], hits["shape"], shapes))
     return {
         "tokens": int(truth.numel()),

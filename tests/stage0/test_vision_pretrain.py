@@ -120,3 +120,8 @@ def test_heldout_accuracy_counts_foreground_tokens_of_val_scenes():
     # val scenes, not the training stream of the same seed
     train = VisionBatches(cfg, processor, 128, 0)[0]
     assert not torch.equal(train["pixel_values"], items[0]["pixel_values"])
+    # ... even when scoring fails part-way
+    heads.normalise = lambda features: features[:, :0]  # no features: the heads cannot apply
+    with pytest.raises(RuntimeError):
+        heldout_token_accuracy(model, processor, heads, 128, scenes=4, seed=3, batch_size=4)
+    assert model.model.visual.training
