@@ -26,12 +26,17 @@ class StopOnNonFiniteGradients(TrainerCallback):
         model = kwargs.get("model")
         if model is None:
             return
-        if any(
-            p.grad is not None and not bool(torch.isfinite(p.grad).all())
-            for p in model.parameters()
-        ):
+        if not all_finite([p.grad for p in model.parameters() if p.grad is not None]):
             raise NonFiniteGradientError(
                 f"non-finite gradient at step {state.global_step + 1}; the weights were not "
                 f"updated. Resume from the last checkpoint in {args.output_dir}, or lower the "
                 "learning rate."
             )
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every value is finite, with one host sync per device rather than per tensor."""
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        flags.setdefault(t.device, []).append(torch.isfinite(t).all())
+    return all(bool(torch.stack(f).all()) for f in flags.values())
