@@ -64,6 +64,10 @@ def test_grpo_settings_fill_what_the_notebook_leaves_unset():
     paper = get_profile("paper").grpo_settings(beta=0.0, max_completion_length=64, device="cpu")
     _, grpo = recipe_settings("genseg-r1-g", {**paper.overrides(), "model": "m"})
     assert (grpo.learning_rate, grpo.beta, grpo.max_completion_length) == (1e-6, 0.0, 64)
+    # smoke GRPO runs where the shipped tables were made unless asked otherwise
+    assert get_profile("smoke").grpo_settings().device == "cpu"
+    assert get_profile("smoke").grpo_settings(device="auto").device == "auto"
+    assert get_profile("paper").grpo_settings().device == "auto"
     dry = get_profile("paper-dryrun").grpo_settings(temperature=0.7)
     assert dry.extra == {"sam_image_size": 256} and dry.temperature == 0.7
     assert (dry.max_steps, dry.num_generations, dry.max_completion_length) == (2, 2, 24)

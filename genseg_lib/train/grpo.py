@@ -167,8 +167,8 @@ def stage_settings(
 def policy_dtype(bf16: bool, lora: bool) -> torch.dtype:
     """The dtype the policy's weights load in. bf16 only for a LoRA run's frozen base (PEFT keeps
     the adapters in fp32); a full fine-tune keeps fp32 master weights and computes under the
-    Trainer's bf16 autocast, since AdamW on bf16 weights rounds small updates away (a smoke
-    stage-1 run on an H100 went to NaN gradients at step 152 that way)."""
+    Trainer's bf16 autocast, since AdamW on bf16 weights rounds small updates away (a step of
+    3e-5 on a weight of 0.05 is under bf16's resolution)."""
     return torch.bfloat16 if bf16 and lora else torch.float32
 
 
@@ -183,6 +183,7 @@ def build_trainer(
     from trl import GRPOTrainer
 
     from genseg_lib.models.vlm import special_token_ids_to_suppress
+    from genseg_lib.train.guards import StopOnNonFiniteGradients
 
     if not args.model:
         raise ValueError("--model is required (a hub id or a local folder)")
@@ -246,6 +247,7 @@ def build_trainer(
         args=grpo,
         train_dataset=dataset,
         peft_config=peft_config,
+        callbacks=[StopOnNonFiniteGradients()],
     )
 
 

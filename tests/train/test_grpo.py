@@ -223,6 +223,22 @@ def test_bf16_runs_keep_fp32_weights_wherever_they_train(tiny_vlm_path, data, tm
     assert frozen == ({torch.bfloat16} if lora else set())
 
 
+def test_a_nan_gradient_stops_the_run_before_the_weights_change(tiny_vlm_path, data, tmp_path):
+    from genseg_lib.train.guards import NonFiniteGradientError
+
+    trainer = build_trainer(
+        *settings_for("genseg-r1", tiny_vlm_path, data, tmp_path / "nan", max_steps=2),
+        [pseudo_random],
+    )
+    param = next(p for n, p in trainer.model.named_parameters() if "embed_tokens" in n)
+    before = param.detach().clone()
+    param.register_hook(lambda grad: grad * float("nan"))
+    with pytest.raises(NonFiniteGradientError, match="at step 1;"):
+        trainer.train()
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
+    assert torch.equal(param.detach(), before)
+
+
 def test_genseg_r1_g_lora_with_sam_reward_and_merge(tiny_vlm_path, data, tmp_path):
     from genseg_lib.models.vlm import load_vlm, merge_lora
 
