@@ -4,7 +4,7 @@ records of a query-type subset, and each run's answers for galleries."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +63,42 @@ def answers_from_runs(
     return answers, masks
 
 
+def points_inside_by_group(
+    run_dir: Path,
+    samples: Sequence[Any],
+    group: Callable[[Any], str],
+    query_types: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """Per ``group(sample)`` label, the share of the predicted points that fall inside the GT
+    union mask, over the target samples of an evaluation run (of ``query_types``); NaN for a
+    group whose answers predicted no point."""
+    records = read_predictions(Path(run_dir) / PREDICTIONS)
+    inside: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for s in samples:
+        rec = records.get(s.sample_id)
+        if rec is None or s.no_target or (query_types and s.query_type not in query_types):
+            continue
+        label = group(s)
+        gt = s.gt_mask()
+        points = [point for inst in rec["instances"] for point in inst["points"]]
+        inside[label] = inside.get(label, 0) + sum(point_in_mask(p, gt) for p in points)
+        total[label] = total.get(label, 0) + len(points)
+    return {k: inside[k] / total[k] if total[k] else float("nan") for k in sorted(total)}
+
+
 def points_inside_rate(
     run_dir: Path, samples: Sequence[Any], query_types: Sequence[str] | None = None
 ) -> float:
     """Share of the predicted points that fall inside the GT union mask, over the target
     samples of an evaluation run (of ``query_types``); NaN when no point was predicted."""
-    records = read_predictions(Path(run_dir) / PREDICTIONS)
-    inside = total = 0
-    for s in samples:
-        rec = records.get(s.sample_id)
-        if rec is None or s.no_target or (query_types and s.query_type not in query_types):
-            continue
-        gt = s.gt_mask()
-        for inst in rec["instances"]:
-            for point in inst["points"]:
-                total += 1
-                inside += point_in_mask(point, gt)
-    return inside / total if total else float("nan")
+    rates = points_inside_by_group(run_dir, samples, lambda s: "all", query_types)
+    return rates.get("all", float("nan"))
+
+
+def target_shape(sample: Any) -> str:
+    """A single-target SynthRef sample's target shape family (its ``source`` records it)."""
+    shapes = sample.source.get("target_shapes") or []
+    if len(shapes) != 1:
+        raise ValueError(f"sample {sample.sample_id}: {len(shapes)} target shapes, expected one")
+    return shapes[0]

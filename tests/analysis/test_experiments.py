@@ -219,7 +219,7 @@ def test_grpo_goals_hand_computed():
 
 
 def test_points_inside_rate_counts_points_in_the_gt(tmp_path):
-    from genseg_lib.analysis.runs import points_inside_rate
+    from genseg_lib.analysis.runs import points_inside_by_group, points_inside_rate, target_shape
 
     samples = [s for s in synthref_samples("val", 40, seed=0) if len(s.gt_masks) == 1][:4]
     evaluate(samples, OraclePrompter(), GrabCutSegmenter(), tmp_path / "run")
@@ -229,6 +229,17 @@ def test_points_inside_rate_counts_points_in_the_gt(tmp_path):
     lines[0]["instances"][0]["points"] = [[0.5, 0.5], [0.5, 0.5]]  # corner: background
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert points_inside_rate(tmp_path / "run", samples) == pytest.approx(6 / 8)
+    # per target shape: only the edited sample's shape loses its points
+    by_shape = points_inside_by_group(tmp_path / "run", samples, target_shape)
+    edited = target_shape(next(s for s in samples if s.sample_id == lines[0]["sample_id"]))
+    same = [s for s in samples if target_shape(s) == edited]
+    assert by_shape[edited] == pytest.approx(1 - 2 / (2 * len(same)))
+    assert set(by_shape) == {target_shape(s) for s in samples}
+    assert all(v == 1.0 for k, v in by_shape.items() if k != edited)
+    assert points_inside_by_group(tmp_path / "run", samples, target_shape, ["no_such_type"]) == {}
+    multi = next(s for s in synthref_samples("val", 40, seed=0) if len(s.gt_masks) == 2)
+    with pytest.raises(ValueError, match=f"sample {multi.sample_id}: 2 target shapes"):
+        target_shape(multi)
 
 
 def test_sweep_table_hand_computed():
