@@ -36,11 +36,8 @@ def test_stage2_settings_are_stage1_with_the_profiles_changes():
     assert stage1.no_target_share is None and stage1.num_generations == 8  # untouched
     same = smoke.stage2_settings(stage1, {})
     assert (same.num_generations, same.prompts_per_step) == (8, 8)
-    given = smoke.stage2_settings(stage1, {"temperature": 0.7})
-    assert (given.temperature, given.num_generations) == (
-        0.7,
-        8,
-    )  # given changes replace the profile's
+    given = smoke.stage2_settings(stage1, {"temperature": 0.7})  # replaces the profile's changes
+    assert (given.temperature, given.num_generations) == (0.7, 8)
     paper = get_profile("paper")
     assert paper.stage2_settings(paper.grpo_settings(device="cpu")) == paper.grpo_settings(
         device="cpu"

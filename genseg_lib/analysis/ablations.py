@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from genseg_lib.analysis.runs import target_shape
 from genseg_lib.answer import format_answer
 from genseg_lib.data import Sample
 from genseg_lib.data.synthref import OFF_CENTRE_SHAPES, SHAPES
@@ -121,7 +122,7 @@ def prompt_room(samples: Sequence[Sample], segmenter: PromptableSegmenter) -> pd
     single = [s for s in samples if len(s.gt_masks) == 1 and s.source.get("target_shapes")]
     accs = {label: SegmentationAccumulator() for label in ROOM_PROMPTS}
     for s in single:
-        image, masks, family = s.load_image(), s.instance_masks(), s.source["target_shapes"][0]
+        image, masks, family = s.load_image(), s.instance_masks(), target_shape(s)
         for label, mode in ROOM_PROMPTS.items():
             pred = segmenter.segment([image], [oracle_prompts(masks, mode)], [s.sample_id])[0]
             accs[label].add(np.logical_or.reduce(pred), s.gt_mask(), group=family)
