@@ -20,6 +20,7 @@ SMALLEST = {
     "seeds": "[0]",
     "sigmas": "[0.0, 0.2]",
     "room_limit": 40,
+    "ceiling_steps": 2,
 }
 TABLES = [
     "data_counts",
@@ -65,6 +66,9 @@ def test_all_notebooks_execute_in_smoke_profile(tmp_path, monkeypatch):
         assert "profile `smoke`" in md and (smoke / "tables" / f"{t}.csv").exists(), t
     for f in FIGURES:
         assert (smoke / "figures" / f"{f}.png").stat().st_size > 1000, f
+    # the long reference B trains the steps it is given, beside the 1-step runs
+    stage1 = (smoke / "tables" / "grpo_stage1.md").read_text()
+    assert "reference B, long (+2 supervised steps, oracle prompts)" in stage1
     index = (reports / "README.md").read_text()
     assert "smoke/tables/paper_tables.md" in index and "profile `smoke`" in index
     assert "not a reproduction" in (smoke / "tables" / "paper_tables.md").read_text()
