@@ -37,9 +37,13 @@ chromium:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # The smoke profile starts from the shipped SynthRef prompter (checkpoints/synthref-prompter);
-# `make reproduce RETRAIN=1` re-creates it first (`make warmstart`).
+# `make reproduce RETRAIN=1` re-creates it first (`make warmstart`). PARAMS="key=value ..." sets
+# notebook parameters, e.g. PARAMS=ceiling_steps=1600 adds notebook 02's long reference B
+# (finished runs are reused, so after a plain run only that one trains).
+PARAMS ?=
 reproduce: setup $(if $(RETRAIN),warmstart)
-	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE)
+	PROFILE=$(PROFILE) $(BIN)/python -m genseg_lib.reproduce --profile $(PROFILE) \
+		$(foreach p,$(PARAMS),-p $(p))
 
 # The shipped stage-0 recipe (CPU: one thread trains while one worker builds batches; about
 # 80 min of vision pretraining, then 57 min with the pretrained tower frozen). DEVICE=auto

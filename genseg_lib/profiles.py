@@ -53,9 +53,6 @@ class Profile:
     # stage 2's settings as changes to stage 1's (GRPOSettings field -> value)
     grpo_stage2_changes: dict[str, Any] = field(default_factory=dict)
     control_learning_rate: float = 1e-4  # notebook 02's supervised control A and reference B
-    # notebook 02's long reference B (seed 0): how far supervision on oracle prompts takes the
-    # starting prompter in this many steps, the ceiling GRPO's rewards point at (0: not run)
-    reference_ceiling_steps: int = 0
     # GRPO, control A and reference B hold the vision tower's weights (docs/method.md §7)
     freeze_vision_tower: bool = False
     grpo_device: str = "auto"  # notebook 02's GRPO runs: auto (CUDA when present), cpu or cuda
@@ -145,9 +142,6 @@ def smoke_profile(cache: Path = CACHE) -> Profile:
         grpo_beta=0.0,
         # groups of 4 answers x 16 prompts beat 8 x 8 in stage 2 on both seeds (docs/method.md §7)
         grpo_stage2_changes={"num_generations": 4, "prompts_per_step": 16},
-        # 8x the GRPO steps on the exact answers: does this prompter learn interior points and
-        # "find all" at all? (about 5 min on 2 cores; docs/method.md §7)
-        reference_ceiling_steps=800,
         freeze_vision_tower=True,
         # the shipped tables' device; on an H100 this prompter's GRPO reached NaN gradients
         # after 80-150 steps (README, known issue): device="auto" asks for CUDA

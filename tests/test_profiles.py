@@ -21,8 +21,6 @@ def test_defaults_and_overrides(tmp_path):
     assert (paper.grpo_learning_rate, paper.grpo_beta) == (None, None)
     assert (smoke.grpo_learning_rate, smoke.grpo_beta) == (3e-5, 0.0)
     assert smoke.control_learning_rate == paper.control_learning_rate == 1e-4
-    # the long reference B: 8x the GRPO steps on smoke's 2 cores, not run on the paper's models
-    assert (smoke.reference_ceiling_steps, paper.reference_ceiling_steps) == (800, 0)
     assert get_profile("paper-dryrun").grpo_learning_rate is None
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("laptop")
