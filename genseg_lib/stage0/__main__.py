@@ -1,34 +1,65 @@
-"""Command line of the stage-0 warm start (one flag per `WarmStartConfig` field):
+"""Command line of the stage-0 warm start (one flag per `WarmStartConfig` field, and one
+``--prompter-*`` flag per size of a fresh prompter, `PrompterSpec`):
 
 python -m genseg_lib.stage0 --out checkpoints/synthref-prompter --steps 12500
+python -m genseg_lib.stage0 --out wide --prompter-hidden-size 256 --prompter-num-hidden-layers 8
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 
+from genseg_lib.stage0.prompter import PrompterSpec
 from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
 
+PROMPTER_PREFIX = "prompter_"
 
-def config_from_args(argv: Sequence[str] | None = None) -> WarmStartConfig:
-    """Parse the command line into a `WarmStartConfig`."""
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def _parser_type(annotation: str) -> Callable[[str], object] | None:
+    """How a flag of a field annotated ``annotation`` parses (None: not on the command line)."""
+    base = str(annotation).split(" ")[0]
+    return {"int": int, "float": float, "str": str, "list[int]": _int_list}.get(base)
+
+
+def config_from_args(
+    argv: Sequence[str] | None = None,
+) -> tuple[WarmStartConfig, PrompterSpec | None]:
+    """Parse the command line into a `WarmStartConfig` and the prompter sizes (None when no
+    ``--prompter-*`` flag is given: the default sizes, or the ``--init`` checkpoint's)."""
     parser = argparse.ArgumentParser(
         prog="python -m genseg_lib.stage0",
         description="Stage-0 warm start of the SynthRef prompter (resumable).",
     )
     for f in fields(WarmStartConfig):
-        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
+        kind = _parser_type(f.type) or float
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
-    return WarmStartConfig(**vars(parser.parse_args(argv)))
+    sizes = parser.add_argument_group("prompter sizes (a fresh prompter only; PrompterSpec)")
+    for f in fields(PrompterSpec):
+        kind = _parser_type(f.type)
+        if kind is not None:
+            flag = f"--{(PROMPTER_PREFIX + f.name).replace('_', '-')}"
+            sizes.add_argument(flag, type=kind, default=None)
+    args = vars(parser.parse_args(argv))
+    given = {
+        k.removeprefix(PROMPTER_PREFIX): args.pop(k)
+        for k in list(args)
+        if k.startswith(PROMPTER_PREFIX)
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    return WarmStartConfig(**args), PrompterSpec(**given) if given else None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    cfg = config_from_args(argv)
+    cfg, spec = config_from_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    warm_start(cfg)
+    warm_start(cfg, spec)
 
 
 if __name__ == "__main__":

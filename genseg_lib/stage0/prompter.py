@@ -132,7 +132,8 @@ def build_domain_tokenizer(corpus: Iterable[str] | None = None) -> Any:
 
 @dataclass
 class PrompterSpec(Qwen3VLSizes):
-    """Sizes of the SynthRef prompter (about 1.5 M parameters with the domain vocabulary)."""
+    """Sizes of the SynthRef prompter (about 1.5 M parameters with the domain vocabulary);
+    sizes that cannot build a model are refused here, by name."""
 
     hidden_size: int = 128
     intermediate_size: int = 256
@@ -151,6 +152,28 @@ class PrompterSpec(Qwen3VLSizes):
     # objects 14-50 px wide each own several tokens instead of sharing one of 32 px
     spatial_merge_size: int = 1
     image_size: int = 128  # SynthRef side
+
+    def __post_init__(self) -> None:
+        problems = []
+        if 2 * sum(self.mrope_section) != self.head_dim:
+            problems.append(f"mrope_section {self.mrope_section} must sum to head_dim / 2")
+        if self.image_size % (16 * self.spatial_merge_size):
+            problems.append(
+                f"image_size {self.image_size} must be a multiple of 16 (the patch) times "
+                f"spatial_merge_size {self.spatial_merge_size}"
+            )
+        if self.num_attention_heads % self.num_key_value_heads:
+            problems.append("num_attention_heads must be a multiple of num_key_value_heads")
+        if (
+            self.deepstack_visual_indexes
+            and max(self.deepstack_visual_indexes) >= self.vision_depth
+        ):
+            problems.append(
+                f"deepstack_visual_indexes {self.deepstack_visual_indexes} must index the "
+                f"{self.vision_depth} vision layers"
+            )
+        if problems:
+            raise ValueError("PrompterSpec: " + "; ".join(problems))
 
 
 @torch.no_grad()

@@ -39,7 +39,7 @@ from genseg_lib.device import autocast, resolve_device
 from genseg_lib.evaluate.metrics import BoxAccumulator
 from genseg_lib.models.prompt import build_messages
 from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for, vision_tower_parameters
-from genseg_lib.runinfo import run_info, write_run_info
+from genseg_lib.runinfo import refuse_other_run, run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.binding import BindingProbe, box_cover_targets
@@ -55,6 +55,21 @@ from genseg_lib.stage0.vision_pretrain import VisionPretrainConfig, pretrain_vis
 
 LOG = logging.getLogger(__name__)
 STATE = "trainer_state.pt"
+# what a rerun may change and still continue the same run: where and how fast it runs, how often
+# it reports and saves, and how far it goes (more steps stretch the schedule from there on)
+RESUMABLE_CHANGES = tuple(
+    f"settings.{name}"
+    for name in (
+        "out",
+        "steps",
+        "time_limit_min",
+        "device",
+        "workers",
+        "eval_every",
+        "eval_samples",
+        "save_every",
+    )
+)
 
 
 @dataclass
@@ -221,12 +236,23 @@ def _new_log() -> dict[str, list]:
     return {"history": [], "vision_history": [], "invocations": []}
 
 
-def cli_command(cfg: WarmStartConfig) -> str:
-    """The command line that runs ``cfg`` (flags for the fields that differ from the defaults)."""
+def _flag_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def cli_command(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> str:
+    """The command line that runs ``cfg`` with the prompter sizes ``spec`` (flags for the
+    fields that differ from the defaults; sizes as ``--prompter-*``)."""
+    default_spec = PrompterSpec()
     flags = [
-        f"--{f.name.replace('_', '-')} {shlex.quote(str(getattr(cfg, f.name)))}"
+        f"--{f.name.replace('_', '-')} {shlex.quote(_flag_value(getattr(cfg, f.name)))}"
         for f in fields(WarmStartConfig)
         if getattr(cfg, f.name) != f.default
+    ]
+    flags += [
+        f"--prompter-{f.name.replace('_', '-')} {shlex.quote(_flag_value(getattr(spec, f.name)))}"
+        for f in fields(PrompterSpec)
+        if spec is not None and getattr(spec, f.name) != getattr(default_spec, f.name)
     ]
     return " ".join(["python -m genseg_lib.stage0", *flags])
 
@@ -283,14 +309,27 @@ def parameter_groups(
 
 
 def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
-    """Train (or resume) the warm start; writes a bf16 checkpoint to ``cfg.out``."""
+    """Train (or resume) the warm start; writes a bf16 checkpoint to ``cfg.out``.
+
+    ``spec`` sizes a fresh prompter (default `PrompterSpec`); a run from ``cfg.init`` keeps
+    that checkpoint's sizes. A rerun continues the run in ``cfg.out`` only with the same
+    settings and sizes, up to `RESUMABLE_CHANGES`; anything else is refused, not mixed in."""
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
+    if cfg.init and spec is not None:
+        raise ValueError(
+            f"warm start from --init {cfg.init}: the model keeps that checkpoint's sizes; "
+            "prompter sizes apply to a fresh prompter only"
+        )
+    sizes = None if cfg.init else spec or PrompterSpec()
+    settings = asdict(cfg) if sizes is None else {**asdict(cfg), "prompter": asdict(sizes)}
+    info = run_info("supervised" if cfg.init else "warmstart", settings, cfg.seed)
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     if (last / STATE).is_file():
+        refuse_other_run(out, info, ignore=RESUMABLE_CHANGES)
         model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(last)
         state = torch.load(last / STATE, weights_only=False, map_location="cpu")
@@ -301,8 +340,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         processor = AutoProcessor.from_pretrained(cfg.init)
         state, start, log = None, 0, _new_log()
     else:
-        spec = spec or PrompterSpec()
-        model, processor = build_synthref_prompter(spec=spec, seed=cfg.seed)
+        model, processor = build_synthref_prompter(spec=sizes, seed=cfg.seed)
         state, start, log = None, 0, _new_log()
         if cfg.vision_steps:
             vision_cfg = VisionPretrainConfig(
@@ -316,15 +354,12 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             state_path = out.parent / (out.name + "-vision.pt")
             out.parent.mkdir(parents=True, exist_ok=True)
             log["vision_history"] = pretrain_vision(
-                model, processor, vision_cfg, state_path, spec.image_size
+                model, processor, vision_cfg, state_path, sizes.image_size
             )
-            match_vision_scale(model, processor, spec.image_size)
+            match_vision_scale(model, processor, sizes.image_size)
     model.to(device).train()
     frame = coord_frame_for(model.config.model_type)
-    write_run_info(
-        out,
-        run_info("supervised" if cfg.init else "warmstart", asdict(cfg), cfg.seed),
-    )
+    write_run_info(out, info)
     probe = BindingProbe(model, cfg.binding_layer).to(device) if cfg.binding_weight else None
     groups = parameter_groups(model, probe, cfg)
     params = [p for g in groups for p in g["params"]]
@@ -345,7 +380,11 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     ]
     val = val[: cfg.eval_samples]
     log["invocations"].append(
-        {"command": cli_command(cfg), "from_step": start, "synthref_generator": GENERATOR_VERSION}
+        {
+            "command": cli_command(cfg, sizes),
+            "from_step": start,
+            "synthref_generator": GENERATOR_VERSION,
+        }
     )
     # minutes in the curve count all invocations
     t0 = time.perf_counter() - 60 * (log["history"][-1]["minutes"] if log["history"] else 0.0)
@@ -394,7 +433,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         json.dumps(
             {
                 "config": asdict(cfg),
-                "spec": asdict(spec or PrompterSpec()),
+                "spec": None if sizes is None else asdict(sizes),
                 "steps_done": done,
                 **log,
             },

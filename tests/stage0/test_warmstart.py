@@ -7,7 +7,7 @@ import torch
 
 from genseg_lib.data.synthref import GENERATOR_VERSION, synthref_samples
 from genseg_lib.stage0.labels import label_text
-from genseg_lib.stage0.prompter import build_synthref_prompter
+from genseg_lib.stage0.prompter import PrompterSpec, build_synthref_prompter
 from genseg_lib.stage0.warmstart import (
     STATE,
     WarmStartConfig,
@@ -106,8 +106,74 @@ def test_cli_command_parses_back_to_the_same_config():
     cfg = WarmStartConfig(out="/tmp/a b/p", steps=12, lr=3e-4, time_limit_min=1.5)
     command = cli_command(cfg)
     assert command.startswith("python -m genseg_lib.stage0 --out")
-    assert config_from_args(shlex.split(command)[3:]) == cfg
+    assert config_from_args(shlex.split(command)[3:]) == (cfg, None)
     assert cli_command(WarmStartConfig()) == "python -m genseg_lib.stage0"
+    wide = PrompterSpec(hidden_size=256, head_dim=64, mrope_section=[16, 8, 8])
+    command = cli_command(cfg, wide)
+    assert command.endswith(
+        "--prompter-hidden-size 256 --prompter-head-dim 64 --prompter-mrope-section 16,8,8"
+    )
+    assert config_from_args(shlex.split(command)[3:]) == (cfg, wide)
+    # the default sizes written out are the default sizes, not "none given"
+    assert config_from_args(["--prompter-hidden-size", "128"])[1] == PrompterSpec()
+
+
+def test_prompter_sizes_that_cannot_build_are_refused_by_name():
+    with pytest.raises(ValueError, match="mrope_section"):
+        PrompterSpec(head_dim=64)
+    with pytest.raises(ValueError, match="image_size"):
+        PrompterSpec(image_size=120)
+    with pytest.raises(ValueError, match="num_key_value_heads"):
+        PrompterSpec(num_attention_heads=3)
+    with pytest.raises(ValueError, match="deepstack"):
+        PrompterSpec(vision_depth=2)
+
+
+def _tiny_run(out, **changes) -> WarmStartConfig:
+    settings = dict(
+        out=str(out),
+        vision_steps=0,
+        steps=2,
+        single_object_steps=1,
+        batch_size=2,
+        eval_every=2,
+        eval_samples=2,
+        save_every=2,
+    )
+    return WarmStartConfig(**{**settings, **changes})
+
+
+def test_a_fresh_prompter_takes_the_sizes_given_and_records_them(tmp_path):
+    from transformers import AutoConfig
+
+    spec = PrompterSpec(hidden_size=64, intermediate_size=96, num_hidden_layers=3)
+    warm_start(_tiny_run(tmp_path / "p"), spec)
+    text = AutoConfig.from_pretrained(tmp_path / "p").text_config
+    assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (64, 96, 3)
+    info = json.loads((tmp_path / "p" / "warmstart.json").read_text())
+    run = json.loads((tmp_path / "p" / "run.json").read_text())
+    assert info["spec"]["hidden_size"] == 64 == run["settings"]["prompter"]["hidden_size"]
+    assert info["invocations"][0]["command"].endswith(
+        "--prompter-hidden-size 64 --prompter-intermediate-size 96 --prompter-num-hidden-layers 3"
+    )
+
+
+def test_a_rerun_with_other_settings_or_sizes_is_refused_not_mixed(tmp_path):
+    out = tmp_path / "p"
+    warm_start(_tiny_run(out))
+    with pytest.raises(ValueError, match=r"settings\.lr"):
+        warm_start(_tiny_run(out, lr=3e-4, steps=4))
+    with pytest.raises(ValueError, match=r"settings\.prompter"):
+        warm_start(_tiny_run(out, steps=4), PrompterSpec(num_hidden_layers=2))
+    assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 2
+    # where, how fast, how often it reports and how far it goes may change
+    warm_start(_tiny_run(out, steps=3, eval_every=1, save_every=1, device="cpu"))
+    assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 3
+
+
+def test_a_continued_checkpoint_keeps_its_sizes(tmp_path):
+    with pytest.raises(ValueError, match="sizes apply to a fresh prompter only"):
+        warm_start(_tiny_run(tmp_path / "c", init=str(tmp_path / "p")), PrompterSpec())
 
 
 @pytest.mark.slow
