@@ -326,10 +326,13 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     info = run_info("supervised" if cfg.init else "warmstart", settings, cfg.seed)
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
+    vision_state = out.parent / (out.name + "-vision.pt")
+    if (last / STATE).is_file() or (not cfg.init and cfg.vision_steps and vision_state.is_file()):
+        refuse_other_run(out, info, ignore=RESUMABLE_CHANGES)
+    write_run_info(out, info)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     if (last / STATE).is_file():
-        refuse_other_run(out, info, ignore=RESUMABLE_CHANGES)
         model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(last)
         state = torch.load(last / STATE, weights_only=False, map_location="cpu")
@@ -351,15 +354,12 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
                 device=cfg.device,
                 workers=cfg.workers,
             )
-            state_path = out.parent / (out.name + "-vision.pt")
-            out.parent.mkdir(parents=True, exist_ok=True)
             log["vision_history"] = pretrain_vision(
-                model, processor, vision_cfg, state_path, sizes.image_size
+                model, processor, vision_cfg, vision_state, sizes.image_size
             )
             match_vision_scale(model, processor, sizes.image_size)
     model.to(device).train()
     frame = coord_frame_for(model.config.model_type)
-    write_run_info(out, info)
     probe = BindingProbe(model, cfg.binding_layer).to(device) if cfg.binding_weight else None
     groups = parameter_groups(model, probe, cfg)
     params = [p for g in groups for p in g["params"]]

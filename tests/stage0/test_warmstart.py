@@ -1,6 +1,7 @@
 """Stage-0 warm start: labels only on the answer, a few steps run, the run resumes."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -169,6 +170,17 @@ def test_a_rerun_with_other_settings_or_sizes_is_refused_not_mixed(tmp_path):
     # where, how fast, how often it reports and how far it goes may change
     warm_start(_tiny_run(out, steps=3, eval_every=1, save_every=1, device="cpu"))
     assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 3
+
+
+def test_an_interrupted_vision_pretraining_resumes_only_the_same_run(tmp_path):
+    out = tmp_path / "p"
+    warm_start(_tiny_run(out, vision_steps=2))
+    shutil.rmtree(tmp_path / "p-last")  # as if stopped before the first warm-start save
+    assert (tmp_path / "p-vision.pt").is_file()
+    with pytest.raises(ValueError, match=r"settings\.vision_batch_size"):
+        warm_start(_tiny_run(out, vision_steps=2, vision_batch_size=4))
+    warm_start(_tiny_run(out, vision_steps=2))
+    assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 2
 
 
 def test_a_continued_checkpoint_keeps_its_sizes(tmp_path):
