@@ -38,7 +38,7 @@ chromium:
 
 # The smoke profile starts from the shipped SynthRef prompter (checkpoints/synthref-prompter);
 # `make reproduce RETRAIN=1` re-creates it first (`make warmstart`). PARAMS="key=value ..." sets
-# notebook parameters, e.g. PARAMS=ceiling_steps=1600 adds notebook 02's long reference B
+# notebook parameters, e.g. PARAMS=ceiling_steps=4800 adds notebook 02's long reference B
 # (finished runs are reused, so after a plain run only that one trains).
 PARAMS ?=
 reproduce: setup $(if $(RETRAIN),warmstart)

@@ -68,7 +68,7 @@ def test_all_notebooks_execute_in_smoke_profile(tmp_path, monkeypatch):
         assert (smoke / "figures" / f"{f}.png").stat().st_size > 1000, f
     # the long reference B trains the steps it is given, beside the 1-step runs
     stage1 = (smoke / "tables" / "grpo_stage1.md").read_text()
-    assert "reference B, long (+2 supervised steps, oracle prompts)" in stage1
+    assert "reference B, long (+2 supervised steps at 0.001, oracle prompts)" in stage1
     index = (reports / "README.md").read_text()
     assert "smoke/tables/paper_tables.md" in index and "profile `smoke`" in index
     assert "not a reproduction" in (smoke / "tables" / "paper_tables.md").read_text()
