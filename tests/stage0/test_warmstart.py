@@ -18,6 +18,21 @@ from genseg_lib.stage0.warmstart import (
 )
 
 
+def _tiny_run(out, **changes) -> WarmStartConfig:
+    """A warm start of a few steps on two-scene batches, with ``changes``."""
+    settings = dict(
+        out=str(out),
+        vision_steps=0,
+        steps=2,
+        single_object_steps=1,
+        batch_size=2,
+        eval_every=2,
+        eval_samples=2,
+        save_every=2,
+    )
+    return WarmStartConfig(**{**settings, **changes})
+
+
 def test_labels_cover_exactly_the_answer():
     _, processor = build_synthref_prompter()
     samples = synthref_samples("val", 3, seed=0)
@@ -45,16 +60,7 @@ def test_curriculum_phases():
 
 
 def test_runs_saves_bf16_and_resumes(tmp_path):
-    cfg = WarmStartConfig(
-        out=str(tmp_path / "p"),
-        vision_steps=2,
-        steps=4,
-        single_object_steps=2,
-        batch_size=2,
-        eval_every=4,
-        eval_samples=2,
-        save_every=2,
-    )
+    cfg = _tiny_run(tmp_path / "p", vision_steps=2, steps=4, single_object_steps=2, eval_every=4)
     warm_start(cfg)
     from transformers import Qwen3VLForConditionalGeneration
 
@@ -128,20 +134,6 @@ def test_prompter_sizes_that_cannot_build_are_refused_by_name():
         PrompterSpec(num_attention_heads=3)
     with pytest.raises(ValueError, match="deepstack"):
         PrompterSpec(vision_depth=2)
-
-
-def _tiny_run(out, **changes) -> WarmStartConfig:
-    settings = dict(
-        out=str(out),
-        vision_steps=0,
-        steps=2,
-        single_object_steps=1,
-        batch_size=2,
-        eval_every=2,
-        eval_samples=2,
-        save_every=2,
-    )
-    return WarmStartConfig(**{**settings, **changes})
 
 
 def test_a_fresh_prompter_takes_the_sizes_given_and_records_them(tmp_path):
@@ -259,17 +251,7 @@ def test_parameter_groups_scale_or_freeze_the_pretrained_tower():
 def test_a_frozen_tower_keeps_what_vision_pretraining_taught(tmp_path):
     from safetensors.torch import load_file
 
-    cfg = WarmStartConfig(
-        out=str(tmp_path / "p"),
-        vision_steps=1,
-        steps=2,
-        single_object_steps=1,
-        batch_size=2,
-        eval_every=2,
-        eval_samples=2,
-        save_every=2,
-        vision_lr_scale=0.0,
-    )
+    cfg = _tiny_run(tmp_path / "p", vision_steps=1, vision_lr_scale=0.0)
     warm_start(cfg)
     pretrained = torch.load(tmp_path / "p-vision.pt", weights_only=False)["visual"]
     trained = load_file(tmp_path / "p-last" / "model.safetensors")
