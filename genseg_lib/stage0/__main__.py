@@ -13,9 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 from genseg_lib.stage0.prompter import PrompterSpec
-from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
-
-PROMPTER_PREFIX = "prompter_"
+from genseg_lib.stage0.warmstart import PROMPTER_PREFIX, WarmStartConfig, flag_name, warm_start
 
 
 def _int_list(text: str) -> list[int]:
@@ -39,13 +37,12 @@ def config_from_args(
     )
     for f in fields(WarmStartConfig):
         kind = _parser_type(f.type) or float
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+        parser.add_argument(flag_name(f.name), type=kind, default=f.default)
     sizes = parser.add_argument_group("prompter sizes (a fresh prompter only; PrompterSpec)")
     for f in fields(PrompterSpec):
         kind = _parser_type(f.type)
         if kind is not None:
-            flag = f"--{(PROMPTER_PREFIX + f.name).replace('_', '-')}"
-            sizes.add_argument(flag, type=kind, default=None)
+            sizes.add_argument(flag_name(f.name, PROMPTER_PREFIX), type=kind, default=None)
     args = vars(parser.parse_args(argv))
     given = {
         k.removeprefix(PROMPTER_PREFIX): args.pop(k)

@@ -55,6 +55,7 @@ from genseg_lib.stage0.vision_pretrain import VisionPretrainConfig, pretrain_vis
 
 LOG = logging.getLogger(__name__)
 STATE = "trainer_state.pt"
+PROMPTER_PREFIX = "prompter_"  # the prompter's sizes on the command line: --prompter-hidden-size
 # what a rerun may change and still continue the same run: where and how fast it runs, how often
 # it reports and saves, and how far it goes (more steps stretch the schedule from there on)
 RESUMABLE_CHANGES = tuple(
@@ -236,24 +237,29 @@ def _new_log() -> dict[str, list]:
     return {"history": [], "vision_history": [], "invocations": []}
 
 
-def _flag_value(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+def flag_name(field_name: str, prefix: str = "") -> str:
+    """The command-line flag of a settings field (`PROMPTER_PREFIX` for the prompter's sizes)."""
+    return "--" + (prefix + field_name).replace("_", "-")
+
+
+def _changed_flags(values: Any, defaults: Any, prefix: str = "") -> list[str]:
+    """``--flag value`` for each field of the dataclass ``values`` that differs from ``defaults``
+    (an int list as ``1,2,3``)."""
+    flags = []
+    for f in fields(values):
+        value = getattr(values, f.name)
+        if value != getattr(defaults, f.name):
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            flags.append(f"{flag_name(f.name, prefix)} {shlex.quote(text)}")
+    return flags
 
 
 def cli_command(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> str:
     """The command line that runs ``cfg`` with the prompter sizes ``spec`` (flags for the
     fields that differ from the defaults; sizes as ``--prompter-*``)."""
-    default_spec = PrompterSpec()
-    flags = [
-        f"--{f.name.replace('_', '-')} {shlex.quote(_flag_value(getattr(cfg, f.name)))}"
-        for f in fields(WarmStartConfig)
-        if getattr(cfg, f.name) != f.default
-    ]
-    flags += [
-        f"--prompter-{f.name.replace('_', '-')} {shlex.quote(_flag_value(getattr(spec, f.name)))}"
-        for f in fields(PrompterSpec)
-        if spec is not None and getattr(spec, f.name) != getattr(default_spec, f.name)
-    ]
+    flags = _changed_flags(cfg, WarmStartConfig())
+    if spec is not None:
+        flags += _changed_flags(spec, PrompterSpec(), PROMPTER_PREFIX)
     return " ".join(["python -m genseg_lib.stage0", *flags])
 
 
@@ -327,12 +333,13 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
     vision_state = out.parent / (out.name + "-vision.pt")
-    if (last / STATE).is_file() or (not cfg.init and cfg.vision_steps and vision_state.is_file()):
+    resume = (last / STATE).is_file()
+    if resume or (not cfg.init and cfg.vision_steps and vision_state.is_file()):
         refuse_other_run(out, info, ignore=RESUMABLE_CHANGES)
     write_run_info(out, info)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    if (last / STATE).is_file():
+    if resume:
         model = Qwen3VLForConditionalGeneration.from_pretrained(last, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(last)
         state = torch.load(last / STATE, weights_only=False, map_location="cpu")
