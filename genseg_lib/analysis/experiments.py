@@ -36,6 +36,7 @@ class GRPOSettings:
     beta: float | None = None  # None: the recipe's KL weight (0.04)
     temperature: float = 1.0
     no_target_share: float | None = None  # oversample no-target prompts to this share
+    multi_target_share: float | None = None  # ... and multi-target prompts to this one
     device: str = "auto"  # auto: CUDA when present, else CPU
     extra: dict[str, Any] = field(default_factory=dict)  # any other recipe field
 
@@ -52,7 +53,7 @@ class GRPOSettings:
             "save_steps": max(1, self.max_steps // 4),
             "report_to": "none",
         }
-        for key in ("learning_rate", "beta", "no_target_share"):
+        for key in ("learning_rate", "beta", "no_target_share", "multi_target_share"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if resolve_device(self.device).type == "cpu":

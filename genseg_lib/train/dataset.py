@@ -85,19 +85,39 @@ def to_hf_dataset(
     )
 
 
-def oversample_no_target(samples: Sequence[Sample], share: float, seed: int) -> list[Sample]:
-    """Every target sample, plus no-target samples drawn (seeded; with replacement when the
-    pool is too small) so that they make up ``share`` of the result — GRPO only learns to
-    abstain from groups that contain no-target prompts."""
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"no_target_share must be in [0, 1), got {share}")
-    targets = [s for s in samples if not s.no_target]
-    pool = [s for s in samples if s.no_target]
-    n = round(share / (1.0 - share) * len(targets))
-    if n and not pool:
-        raise ValueError(f"no_target_share={share} but the training set has no no-target sample")
+KINDS = ("no_target", "single_target", "multi_target")
+
+
+def sample_kind(sample: Sample) -> str:
+    """What a sample asks for, read from its ground truth (any dataset): no target, one, or
+    several."""
+    n = len(sample.gt_masks)
+    return KINDS[min(n, 2)]
+
+
+def oversample_kinds(
+    samples: Sequence[Sample], shares: dict[str, float], seed: int
+) -> list[Sample]:
+    """Every sample of a kind not in ``shares``, plus samples of each kind in it drawn (seeded;
+    with replacement when its pool is too small) so that the kind makes up its share of the
+    result. GRPO learns a behaviour (abstaining, listing every target) only from groups of
+    prompts that ask for it."""
+    unknown = sorted(set(shares) - set(KINDS))
+    if unknown:
+        raise ValueError(f"oversampling shares {unknown}: not a sample kind {KINDS}")
+    if any(not 0.0 <= v < 1.0 for v in shares.values()) or sum(shares.values()) >= 1.0:
+        raise ValueError(f"oversampling shares must be in [0, 1) and sum below 1, got {shares}")
+    kept = [s for s in samples if sample_kind(s) not in shares]
+    if not kept:
+        raise ValueError(f"oversampling {shares} keeps no sample of another kind")
+    per_kept = 1.0 - sum(shares.values())
     rng = random.Random(seed)
-    drawn = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
-    mixed = targets + drawn
+    mixed = list(kept)
+    for kind, share in sorted(shares.items()):
+        pool = [s for s in samples if sample_kind(s) == kind]
+        n = round(share / per_kept * len(kept))
+        if n and not pool:
+            raise ValueError(f"{kind} share {share} but the training set has no {kind} sample")
+        mixed += rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
     rng.shuffle(mixed)
     return mixed

@@ -32,7 +32,7 @@ from genseg_lib.models.vlm import (
 )
 from genseg_lib.runinfo import refuse_other_run, run_info, run_lock, write_run_info
 from genseg_lib.segment.factory import build_segmenter
-from genseg_lib.train.dataset import oversample_no_target, to_hf_dataset
+from genseg_lib.train.dataset import oversample_kinds, to_hf_dataset
 from genseg_lib.train.rewards import PRESETS, RewardFn, build_rewards
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +62,10 @@ class GenSegArguments:
     no_target_share: float | None = field(
         default=None,
         metadata={"help": "resample so that no-target queries are this share of the prompts"},
+    )
+    multi_target_share: float | None = field(
+        default=None,
+        metadata={"help": "resample so that multi-target queries are this share of the prompts"},
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(PRESETS["genseg-r1"]),
@@ -201,8 +205,10 @@ def build_trainer(
     if args.query_types:
         samples = [s for s in samples if s.query_type in args.query_types]
     samples = select_samples(samples, args.limit, grpo.seed)
-    if args.no_target_share is not None:
-        samples = oversample_no_target(samples, args.no_target_share, grpo.seed)
+    shares = {"no_target": args.no_target_share, "multi_target": args.multi_target_share}
+    shares = {kind: share for kind, share in shares.items() if share is not None}
+    if shares:
+        samples = oversample_kinds(samples, shares, grpo.seed)
     dataset = to_hf_dataset(samples, frame, processor.image_processor)
     segmenter = None
     if "sam_mask_iou" in args.reward_funcs:

@@ -64,19 +64,32 @@ def test_frame_columns_follow_the_policy(data_root):
         to_hf_dataset(samples, "pixels")
 
 
-def test_oversample_no_target_reaches_the_share():
-    from genseg_lib.train.dataset import oversample_no_target
+def test_oversampling_reaches_each_share_and_keeps_the_rest():
+    from genseg_lib.train.dataset import oversample_kinds, sample_kind
 
     samples = synthref_samples("train", 300, seed=0)
-    n_targets = sum(not s.no_target for s in samples)
-    mixed = oversample_no_target(samples, 0.3, seed=1)
-    share = sum(s.no_target for s in mixed) / len(mixed)
-    assert abs(share - 0.3) < 0.01 and sum(not s.no_target for s in mixed) == n_targets
-    assert [s.sample_id for s in mixed] == [
-        s.sample_id for s in oversample_no_target(samples, 0.3, seed=1)
+    kinds = [sample_kind(s) for s in samples]
+    assert kinds == [
+        "no_target" if s.no_target else "multi_target" if len(s.gt_masks) > 1 else "single_target"
+        for s in samples
     ]
-    assert not any(s.no_target for s in oversample_no_target(samples, 0.0, seed=1))
-    with pytest.raises(ValueError, match="no no-target sample"):
-        oversample_no_target([s for s in samples if not s.no_target], 0.3, seed=1)
+    singles = sorted(s.sample_id for s in samples if sample_kind(s) == "single_target")
+    assert 0 < kinds.count("multi_target") < 0.2 * len(samples)  # a small pool: drawn again
+    shares = {"no_target": 0.3, "multi_target": 0.35}
+    mixed = oversample_kinds(samples, shares, seed=1)
+    for kind, share in shares.items():
+        assert abs(sum(sample_kind(s) == kind for s in mixed) / len(mixed) - share) < 0.01
+    assert sorted(s.sample_id for s in mixed if sample_kind(s) == "single_target") == singles
+    assert [s.sample_id for s in mixed] == [
+        s.sample_id for s in oversample_kinds(samples, shares, seed=1)
+    ]
+    alone = oversample_kinds(samples, {"no_target": 0.3}, seed=1)  # multi kept, not drawn
+    assert sum(sample_kind(s) == "multi_target" for s in alone) == kinds.count("multi_target")
+    assert abs(sum(s.no_target for s in alone) / len(alone) - 0.3) < 0.01
+    assert not any(s.no_target for s in oversample_kinds(samples, {"no_target": 0.0}, seed=1))
+    with pytest.raises(ValueError, match="no no_target sample"):
+        oversample_kinds([s for s in samples if not s.no_target], {"no_target": 0.3}, seed=1)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        oversample_no_target(samples, 1.0, seed=1)
+        oversample_kinds(samples, {"no_target": 0.6, "multi_target": 0.4}, seed=1)
+    with pytest.raises(ValueError, match="not a sample kind"):
+        oversample_kinds(samples, {"multi": 0.3}, seed=1)
