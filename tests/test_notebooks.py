@@ -30,6 +30,7 @@ TABLES = [
     "grpo_stage1",
     "grpo_stage2",
     "grpo_points_by_shape",
+    "grpo_no_target_by_wording",
     "prompt_ablation",
     "prompt_room",
     "grpo_goals",

@@ -96,6 +96,32 @@ def points_inside_rate(
     return rates.get("all", float("nan"))
 
 
+def no_target_answers_by_group(
+    run_dir: Path, samples: Sequence[Any], group: Callable[[Any], str]
+) -> dict[str, float]:
+    """Per ``group(sample)`` label, the share of an evaluation run's answers that say "no
+    target" (N-acc on no-target samples, 1 - T-acc on target ones): where abstention is learnt
+    from the words of a query rather than from the image, it shows here."""
+    records = read_predictions(Path(run_dir) / PREDICTIONS)
+    none: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for s in samples:
+        rec = records.get(s.sample_id)
+        if rec is None:
+            continue
+        label = group(s)
+        none[label] = none.get(label, 0) + bool(rec["no_target_answer"])
+        total[label] = total.get(label, 0) + 1
+    return {k: none[k] / total[k] for k in sorted(total)}
+
+
+def query_opening(sample: Any) -> str:
+    """The query's first word and whether it has a target, e.g. ``"all ... (no target)"``:
+    SynthRef's plural queries open with "all", its singular ones with "the"."""
+    words = sample.query.split()
+    return f"{words[0] if words else ''} ... ({'no target' if sample.no_target else 'target'})"
+
+
 def target_shape(sample: Any) -> str:
     """A single-target SynthRef sample's target shape family (its ``source`` records it)."""
     shapes = sample.source.get("target_shapes") or []

@@ -70,6 +70,7 @@ def test_grpo_settings_are_recipe_overrides():
         num_generations=4,
         prompts_per_step=3,
         no_target_share=0.3,
+        multi_target_share=0.35,
         device="cpu",
         extra={"beta": 0.2},
     )
@@ -78,7 +79,7 @@ def test_grpo_settings_are_recipe_overrides():
     assert grpo.save_steps == 10 and grpo.use_cpu and not grpo.gradient_checkpointing
     assert grpo.beta == 0.2 and grpo.lr_scheduler_type == "constant"
     assert args.reward_funcs == ["format", "no_target", "sam_mask_iou"]
-    assert args.no_target_share == 0.3
+    assert (args.no_target_share, args.multi_target_share) == (0.3, 0.35)
     # unset learning rate and KL weight leave the recipe's (the paper's) in place
     assert (grpo.learning_rate, args.recipe) == (1e-6, "genseg-r1-g")
     _, grpo = recipe_settings("genseg-r1", {**GRPOSettings(device="cpu").overrides(), "model": "m"})
@@ -240,6 +241,27 @@ def test_points_inside_rate_counts_points_in_the_gt(tmp_path):
     multi = next(s for s in synthref_samples("val", 40, seed=0) if len(s.gt_masks) == 2)
     with pytest.raises(ValueError, match=f"sample {multi.sample_id}: 2 target shapes"):
         target_shape(multi)
+
+
+def test_no_target_answers_by_query_opening(tmp_path):
+    from genseg_lib.analysis.runs import no_target_answers_by_group, query_opening
+
+    samples = synthref_samples("val", 60, seed=0)
+    evaluate(samples, OraclePrompter(), GrabCutSegmenter(), tmp_path / "run")
+    groups = {query_opening(s) for s in samples}
+    assert {"all ... (target)", "all ... (no target)", "the ... (target)"} <= groups
+    # the oracle abstains exactly on the no-target samples
+    rates = no_target_answers_by_group(tmp_path / "run", samples, query_opening)
+    assert rates == {g: float(g.endswith("(no target)")) for g in sorted(groups)}
+    path = tmp_path / "run" / "predictions.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    plural = [i for i, x in enumerate(lines) if x["query"].startswith("all ") and x["instances"]]
+    lines[plural[0]].update(no_target_answer=True, instances=[])  # a plural target: abstained
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    rates = no_target_answers_by_group(tmp_path / "run", samples, query_opening)
+    assert rates["all ... (target)"] == pytest.approx(1 / len(plural))
+    assert rates["the ... (target)"] == 0.0 and rates["all ... (no target)"] == 1.0
+    assert no_target_answers_by_group(tmp_path / "run", samples[:0], query_opening) == {}
 
 
 def test_sweep_table_hand_computed():
