@@ -100,8 +100,8 @@ def no_target_answers_by_group(
     run_dir: Path, samples: Sequence[Any], group: Callable[[Any], str]
 ) -> dict[str, float]:
     """Per ``group(sample)`` label, the share of an evaluation run's answers that say "no
-    target" (N-acc on no-target samples, 1 - T-acc on target ones): where abstention is learnt
-    from the words of a query rather than from the image, it shows here."""
+    target" explicitly (``[]``; an unreadable answer does not, though T-acc counts it as empty):
+    where abstention is learnt from the words of a query rather than the image, it shows here."""
     records = read_predictions(Path(run_dir) / PREDICTIONS)
     none: dict[str, int] = {}
     total: dict[str, int] = {}

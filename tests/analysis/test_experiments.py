@@ -257,6 +257,11 @@ def test_no_target_answers_by_query_opening(tmp_path):
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     plural = [i for i, x in enumerate(lines) if x["query"].startswith("all ") and x["instances"]]
     lines[plural[0]].update(no_target_answer=True, instances=[])  # a plural target: abstained
+    # an unreadable answer has no instances either, but it does not say "no target"
+    singular = next(
+        i for i, x in enumerate(lines) if x["query"].startswith("the ") and x["instances"]
+    )
+    lines[singular].update(text="no idea", format_ok=False, instances=[], error="no <answer>")
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     rates = no_target_answers_by_group(tmp_path / "run", samples, query_opening)
     assert rates["all ... (target)"] == pytest.approx(1 / len(plural))
