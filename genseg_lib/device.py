@@ -1,7 +1,8 @@
 """Device choice and mixed precision, shared by the segmenter, the VLM and training.
 
 ``"auto"`` means CUDA when available, else CPU. On CUDA, inference runs under bf16 autocast;
-on CPU it runs in fp32. Asking for CUDA where there is none is an error, never a silent
+on CPU it runs in fp32. Training runs with PyTorch's cuDNN attention kernel off
+(`training_attention`). Asking for CUDA where there is none is an error, never a silent
 switch to CPU (which would change speed and numerics without saying so).
 """
 
@@ -37,3 +38,16 @@ def inference_context(device: torch.device) -> Iterator[None]:
     """``torch.inference_mode`` plus bf16 autocast on CUDA (fp32 on CPU)."""
     with torch.inference_mode(), autocast(device):
         yield
+
+
+@contextlib.contextmanager
+def training_attention() -> Iterator[None]:
+    """PyTorch's cuDNN attention kernel switched off while training (SDPA then runs
+    FlashAttention, memory-efficient or math kernels): on H100/H200 its backward returns NaN
+    gradients for some masked sequence lengths (README, "Training (GRPO)"). CPU is unchanged."""
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

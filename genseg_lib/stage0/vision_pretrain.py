@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genseg_lib.data.synthref import COLOURS, SHAPES, SynthRefConfig, generate_split
-from genseg_lib.device import autocast, resolve_device
+from genseg_lib.device import autocast, resolve_device, training_attention
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.packed_attention import packed_vision_attention
 
@@ -245,7 +245,7 @@ def pretrain_vision(
     ):
         batch = {k: item.pop(k) for k in ("pixel_values", "image_grid_thw")}
         targets = TokenTargets(**item).to(device)
-        with autocast(device), packed_vision_attention(model):
+        with autocast(device), training_attention(), packed_vision_attention(model):
             features = visual(
                 batch["pixel_values"].to(device), grid_thw=batch["image_grid_thw"].to(device)
             ).pooler_output

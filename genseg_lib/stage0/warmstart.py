@@ -35,7 +35,7 @@ from trl.data_utils import prepare_multimodal_messages  # imported once, before 
 from genseg_lib.answer import parse_answer
 from genseg_lib.data import Sample
 from genseg_lib.data.synthref import GENERATOR_VERSION, SynthRefConfig, synthref_samples
-from genseg_lib.device import autocast, resolve_device
+from genseg_lib.device import autocast, resolve_device, training_attention
 from genseg_lib.evaluate.metrics import BoxAccumulator
 from genseg_lib.models.prompt import build_messages
 from genseg_lib.models.vlm import VLM, GenerationOptions, coord_frame_for, vision_tower_parameters
@@ -403,7 +403,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     for step, batch in enumerate(bar, start):
         targets = batch.pop("binding_targets").to(device)
         batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(device), packed_vision_attention(model):
+        with autocast(device), training_attention(), packed_vision_attention(model):
             loss = model(**batch).loss
             binding = probe.loss(batch["input_ids"], targets) if probe else loss.new_zeros(())
         (loss + cfg.binding_weight * binding).backward()

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from genseg_lib.data import load_dataset, select_samples
+from genseg_lib.device import training_attention
 from genseg_lib.models.vlm import (
     coord_frame_for,
     load_model_and_processor,
@@ -308,7 +309,8 @@ def train(
             write_run_info(out, grpo_run_info(args, grpo))
         trainer = build_trainer(args, grpo, extra_rewards)
         _warn_if_no_optimizer_state(out, grpo)
-        trainer.train(resume_from_checkpoint=_resume_arg(grpo))
+        with training_attention():
+            trainer.train(resume_from_checkpoint=_resume_arg(grpo))
         trainer.save_model(grpo.output_dir)
         trainer.save_state()  # trainer_state.json: the per-term reward curves
         if trainer.accelerator.is_main_process:

@@ -81,6 +81,26 @@ def test_runs_saves_bf16_and_resumes(tmp_path):
     assert "--steps 4" in runs[0]["command"] and "--steps 6" in runs[1]["command"]
 
 
+def test_stage0_trains_without_the_cudnn_attention_kernel(tmp_path, monkeypatch):
+    """Both stage-0 loops run their forward passes with the cuDNN attention kernel off."""
+    from genseg_lib.stage0 import vision_pretrain, warmstart
+
+    seen = []
+    for module in (vision_pretrain, warmstart):
+        original = module.packed_vision_attention
+
+        def recording(model, original=original, name=module.__name__):
+            seen.append((name.rsplit(".", 1)[1], torch.backends.cuda.cudnn_sdp_enabled()))
+            return original(model)
+
+        monkeypatch.setattr(module, "packed_vision_attention", recording)
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    warm_start(_tiny_run(tmp_path / "p", vision_steps=1))
+    assert set(seen) == {("vision_pretrain", False), ("warmstart", False)}
+    assert len(seen) == 3  # one vision step, two warm-start steps
+    assert torch.backends.cuda.cudnn_sdp_enabled() is True
+
+
 def test_vision_pretraining_takes_its_own_batch_size(tmp_path, monkeypatch):
     """A GPU run feeds the vision tower more scenes per step than the warm start's batch."""
     from genseg_lib.stage0 import warmstart as module

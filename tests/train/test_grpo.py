@@ -223,6 +223,23 @@ def test_bf16_runs_keep_fp32_weights_wherever_they_train(tiny_vlm_path, data, tm
     assert frozen == ({torch.bfloat16} if lora else set())
 
 
+def test_training_runs_without_the_cudnn_attention_kernel(tiny_vlm_path, data, tmp_path):
+    """Its backward gave NaN gradients on H100/H200 (README); the flag is back after."""
+    seen = []
+
+    def record_kernel_flag(prompts, completions, **kwargs):
+        seen.append(torch.backends.cuda.cudnn_sdp_enabled())
+        return pseudo_random(prompts, completions)
+
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    train(
+        *settings_for("genseg-r1", tiny_vlm_path, data, tmp_path / "run", max_steps=2),
+        [record_kernel_flag],
+    )
+    assert seen == [False, False]
+    assert torch.backends.cuda.cudnn_sdp_enabled() is True
+
+
 def test_a_nan_gradient_stops_the_run_before_the_weights_change(tiny_vlm_path, data, tmp_path):
     from genseg_lib.train.guards import NonFiniteGradientError
 
