@@ -143,8 +143,8 @@ def smoke_profile(cache: Path = CACHE) -> Profile:
         # groups of 4 answers x 16 prompts beat 8 x 8 in stage 2 on both seeds (docs/method.md §7)
         grpo_stage2_changes={"num_generations": 4, "prompts_per_step": 16},
         freeze_vision_tower=True,
-        # the shipped tables' device; on an H100 this prompter's GRPO reached NaN gradients
-        # after 80-150 steps (README, known issue): device="auto" asks for CUDA
+        # the shipped tables' device (CUDA sampling gives other numbers): device="auto" asks
+        # for CUDA, where training runs without the cuDNN attention kernel (README)
         grpo_device="cpu",
     )
 
