@@ -101,7 +101,7 @@ def test_vision_scale_matches_text_embeddings():
     from genseg_lib.stage0.prompter import match_vision_scale
 
     model, processor = build_synthref_prompter()
-    emb = float(model.model.language_model.embed_tokens.weight.std())
+    emb = float(model.model.language_model.embed_tokens.weight.detach().std())
     images = [s.load_image() for s in synthref_samples("val", 4, seed=0)]
     batch = processor.image_processor(images=images, return_tensors="pt")
     with torch.no_grad():
