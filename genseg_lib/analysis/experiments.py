@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from genseg_lib.segment.base import PromptableSegmenter
 
 LOG = logging.getLogger(__name__)
 SINGLE_TARGET_TYPES = ["attribute", "spatial", "ordinal", "reasoning"]  # SynthRef's
+MULTI_TARGET_TYPE = "multi"  # SynthRef's
 
 
 @dataclass
@@ -59,6 +60,22 @@ class GRPOSettings:
         if resolve_device(self.device).type == "cpu":
             out.update(use_cpu=True, gradient_checkpointing=False)
         return {**out, **self.extra}
+
+
+def stage1_plan(
+    settings: GRPOSettings,
+    single_types: Sequence[str] | None,
+    multi_target_share: float | None = None,
+) -> tuple[GRPOSettings, list[str] | None]:
+    """Stage 1's settings and query types. By default its queries are ``single_types`` (None:
+    the training set's all, as RefCOCOg, the paper's stage-1 set, holds single targets only).
+    With ``multi_target_share`` SynthRef's multi-target queries join them, resampled to that
+    share: the geometric rewards match each listed box to a target and divide by the larger
+    count, so a list that finds two targets earns twice one box's reward (docs/method.md §7)."""
+    if multi_target_share is None:
+        return settings, None if single_types is None else list(single_types)
+    types = None if single_types is None else [*single_types, MULTI_TARGET_TYPE]
+    return replace(settings, multi_target_share=multi_target_share), types
 
 
 def grpo_run(

@@ -93,6 +93,23 @@ def test_grpo_settings_are_recipe_overrides():
         assert GRPOSettings(device="auto").overrides()["use_cpu"] is True
 
 
+def test_stage1_plan_adds_multi_target_queries_only_when_asked():
+    from genseg_lib.analysis.experiments import SINGLE_TARGET_TYPES, GRPOSettings, stage1_plan
+
+    settings = GRPOSettings(max_steps=40, device="cpu")
+    same, types = stage1_plan(settings, SINGLE_TARGET_TYPES)
+    assert same == settings and types == SINGLE_TARGET_TYPES
+    assert same.multi_target_share is None
+    planned, types = stage1_plan(settings, SINGLE_TARGET_TYPES, 0.3)
+    assert types == ["attribute", "spatial", "ordinal", "reasoning", "multi"]
+    assert planned.multi_target_share == 0.3 and planned.max_steps == 40
+    assert planned.overrides()["multi_target_share"] == 0.3
+    assert settings.multi_target_share is None  # stage 2, built from these, is unchanged
+    # a profile whose stage-1 set is not filtered by type (paper: RefCOCOg) stays unfiltered
+    planned, types = stage1_plan(settings, None, 0.3)
+    assert types is None and planned.multi_target_share == 0.3
+
+
 def test_finished_runs_are_reused_only_with_the_same_settings(tmp_path):
     """A finished GRPO or supervised folder is returned as is for the settings it was trained
     with (device aside), and is an error, naming the field, for any other."""
