@@ -3,7 +3,9 @@ vision attention (`stage0.packed_attention`), measured side by side in one run.
 
 Builds the random SynthRef prompter, then times (1) the batch loaders alone with N workers,
 (2) a vision-pretraining step and (3) a warm-start step on one fixed batch, each with the
-tower's per-image SDPA and with packed attention, checking that both give the same loss.
+tower's per-image SDPA and with packed attention, checking that both give the same loss. Each
+model step is timed twice: with every SDPA kernel allowed (PyTorch's default) and as training
+runs, with the cuDNN kernel off (`genseg_lib.device.training_attention`).
 
     python benchmarks/stage0_step.py [--device auto --workers 0 --vision-batch-size 64 --steps 10]
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from genseg_lib.device import autocast, resolve_device
+from genseg_lib.device import autocast, resolve_device, training_attention
 from genseg_lib.models.vlm import coord_frame_for
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.packed_attention import packed_vision_attention
@@ -99,21 +101,28 @@ def main() -> None:
     rates = {}
     for name, dataset in (("vision", vision_data), ("warm start", warm_data)):
         rates[name, "loader"] = _loader_rate(dataset, args.workers, args.steps)
+    attention_modes = {"all kernels": contextlib.nullcontext, "cuDNN off": training_attention}
     for name, step in (("vision", vision_step), ("warm start", warm_step)):
-        losses = {}
-        for mode in ("per image", "packed"):
-            ctx = packed_vision_attention(model) if mode == "packed" else contextlib.nullcontext()
-            with ctx:
-                torch.manual_seed(0)
-                losses[mode] = step()
-                rates[name, mode] = _rate(step, args.steps, device)
-        same = abs(losses["per image"] - losses["packed"]) <= 1e-3 * abs(losses["per image"])
-        print(
-            f"{name:10s} loader {rates[name, 'loader']:7.1f} batches/s | model step: per-image "
-            f"attention {rates[name, 'per image']:7.1f}/s, packed {rates[name, 'packed']:7.1f}/s"
-            f" | packed/per-image {rates[name, 'packed'] / rates[name, 'per image']:.2f}x"
-            f" | same loss: {same}"
-        )
+        for attention, attention_ctx in attention_modes.items():
+            losses = {}
+            for mode in ("per image", "packed"):
+                packed = packed_vision_attention(model) if mode == "packed" else None
+                with attention_ctx(), packed or contextlib.nullcontext():
+                    torch.manual_seed(0)
+                    losses[mode] = step()
+                    rates[name, attention, mode] = _rate(step, args.steps, device)
+            same = abs(losses["per image"] - losses["packed"]) <= 1e-3 * abs(losses["per image"])
+            per_image, packed_rate = (
+                rates[name, attention, "per image"],
+                rates[name, attention, "packed"],
+            )
+            print(
+                f"{name:10s} {attention:11s} loader {rates[name, 'loader']:7.1f} batches/s | "
+                f"model step: per-image attention {per_image:7.1f}/s, packed {packed_rate:7.1f}/s"
+                f" | packed/per-image {packed_rate / per_image:.2f}x | same loss: {same}"
+            )
+        off, on = rates[name, "cuDNN off", "packed"], rates[name, "all kernels", "packed"]
+        print(f"{name:10s} packed, cuDNN off / all kernels: {off / on:.2f}x")
 
 
 if __name__ == "__main__":
