@@ -17,7 +17,7 @@ from genseg_lib.data import Sample
 from genseg_lib.device import resolve_device
 from genseg_lib.evaluate import EvalConfig, VLMPrompter, evaluate
 from genseg_lib.models.vlm import GenerationOptions, load_vlm
-from genseg_lib.runinfo import refuse_other_run, run_info
+from genseg_lib.runinfo import refuse_other_run
 from genseg_lib.segment.base import PromptableSegmenter
 
 LOG = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def supervised_control(
     (stage-0 labels: does more supervised training give the same?), with ``labels="oracle"``
     the reference (privileged interior-point labels the paper never uses: an upper bound).
     ``freeze_vision_tower`` holds the same weights still as the GRPO option of that name."""
-    from genseg_lib.stage0.warmstart import WarmStartConfig, warm_start
+    from genseg_lib.stage0.warmstart import WarmStartConfig, run_record, warm_start
 
     cfg = WarmStartConfig(
         out=str(out),
@@ -146,7 +146,7 @@ def supervised_control(
         vision_lr_scale=0.0 if freeze_vision_tower else 1.0,
     )
     if (out / "warmstart.json").exists():
-        info = run_info("supervised", asdict(cfg), cfg.seed)
+        info = run_record(cfg)
         refuse_other_run(out, info, ignore=("settings.out", "settings.device", "settings.workers"))
         return out
     return warm_start(cfg)

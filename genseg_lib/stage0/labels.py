@@ -15,7 +15,7 @@ its tight box and two interior points from the GT mask (docs/method.md §3).
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 
 from genseg_lib.answer import Instance, format_answer
 from genseg_lib.data import Sample
@@ -24,11 +24,19 @@ from genseg_lib.segment.oracle import box_centre_instances, box_centre_points, o
 LABEL_KINDS = ("grounding", "oracle")
 
 
+# Bumped when a rule changes which label a sample gets; warm-start runs record it, so a run
+# started under other rules is refused rather than continued (version 1: a CRC-32 of ids that
+# repeated every step, which tied the choice to the batch position; docs/method.md §7).
+LABEL_RULES_VERSION = 2
+
+
 def in_share(sample: Sample, share: float) -> bool:
     """Whether ``sample`` falls in a fixed share of samples, chosen by a hash of its id (the
     same sample, the same choice): which multi-target labels list every target, which
-    no-target labels abstain."""
-    return zlib.crc32(sample.sample_id.encode()) / 2**32 < share
+    no-target labels abstain. BLAKE2b spreads ids that differ in a digit evenly over [0, 1),
+    which a checksum such as CRC-32 does not."""
+    digest = hashlib.blake2b(sample.sample_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
 
 
 def near_miss_instance(sample: Sample) -> Instance:

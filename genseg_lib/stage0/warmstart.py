@@ -23,7 +23,7 @@ import random
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from genseg_lib.runinfo import refuse_other_run, run_info, write_run_info
 from genseg_lib.segment.oracle import oracle_instances
 from genseg_lib.stage0.batches import step_loader
 from genseg_lib.stage0.binding import BindingProbe, box_cover_targets
-from genseg_lib.stage0.labels import answer_text, label_instances
+from genseg_lib.stage0.labels import LABEL_RULES_VERSION, answer_text, label_instances
 from genseg_lib.stage0.packed_attention import packed_vision_attention
 from genseg_lib.stage0.prompter import (
     ANSWER_TOKENS,
@@ -171,6 +171,16 @@ def training_batch(
     return batch
 
 
+def step_samples(cfg: WarmStartConfig, step: int) -> list[Sample]:
+    """The samples of one step, drawn from that step's own seed. Their ids name the step
+    (``.../train_000003/0@step12``): a fresh draw reuses the split's ids, and the label rules
+    choose by id (`labels.in_share`), so without it every step would list or abstain at the
+    same batch positions."""
+    seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
+    samples = synthref_samples("train", cfg.batch_size, seed=seed, cfg=phase_config(cfg, step))
+    return [replace(s, sample_id=f"{s.sample_id}@step{step}") for s in samples]
+
+
 class StepBatches(torch.utils.data.Dataset):
     """Item ``i`` is the training batch of step ``start + i``, built from that step's own seed:
     workers can build batches ahead in parallel, and a resumed run sees the same batches."""
@@ -183,11 +193,9 @@ class StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         step, cfg = self.start + i, self.cfg
-        seed = random.Random(f"{cfg.seed}-{step}").randrange(2**31)
-        samples = synthref_samples("train", cfg.batch_size, seed=seed, cfg=phase_config(cfg, step))
         batch = training_batch(
             self.processor,
-            samples,
+            step_samples(cfg, step),
             self.coord_frame,
             cfg.labels,
             cfg.multi_list_share,
@@ -314,6 +322,19 @@ def parameter_groups(
     return groups
 
 
+def run_record(cfg: WarmStartConfig, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``run.json`` of a warm start or supervised continuation: its settings (``asdict(cfg)``
+    unless given) and the SynthRef generator and label rules its batches come from, so that a
+    run made under others is refused, not continued or reused."""
+    return run_info(
+        "supervised" if cfg.init else "warmstart",
+        asdict(cfg) if settings is None else settings,
+        cfg.seed,
+        synthref_generator=GENERATOR_VERSION,
+        label_rules=LABEL_RULES_VERSION,
+    )
+
+
 def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
     """Train (or resume) the warm start; writes a bf16 checkpoint to ``cfg.out``.
 
@@ -329,7 +350,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
         )
     sizes = None if cfg.init else spec or PrompterSpec()
     settings = asdict(cfg) if sizes is None else {**asdict(cfg), "prompter": asdict(sizes)}
-    info = run_info("supervised" if cfg.init else "warmstart", settings, cfg.seed)
+    info = run_record(cfg, settings)
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
     vision_state = out.parent / (out.name + "-vision.pt")
@@ -391,6 +412,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             "command": cli_command(cfg, sizes),
             "from_step": start,
             "synthref_generator": GENERATOR_VERSION,
+            "label_rules": LABEL_RULES_VERSION,
         }
     )
     # minutes in the curve count all invocations

@@ -115,7 +115,7 @@ def test_finished_runs_are_reused_only_with_the_same_settings(tmp_path):
     with (device aside), and is an error, naming the field, for any other."""
     from genseg_lib.analysis.experiments import GRPOSettings, grpo_run, supervised_control
     from genseg_lib.runinfo import run_info, write_run_info
-    from genseg_lib.stage0.warmstart import WarmStartConfig
+    from genseg_lib.stage0.warmstart import WarmStartConfig, run_record
     from genseg_lib.train.grpo import grpo_run_info, recipe_settings
 
     out = tmp_path / "grpo"
@@ -151,8 +151,12 @@ def test_finished_runs_are_reused_only_with_the_same_settings(tmp_path):
         seed=1002,
         init="m",
     )
+    # a control made under earlier label rules (no record of them) is refused, not reused
     write_run_info(control, run_info("supervised", dataclasses.asdict(cfg), cfg.seed))
     (control / "warmstart.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"differs in \['label_rules', 'synthref_generator'\]"):
+        supervised_control("m", control, 10, 2, 1e-4, "grounding", "cpu")
+    write_run_info(control, run_record(cfg))
     assert supervised_control("m", control, 10, 2, 1e-4, "grounding", "cpu") == control
     with pytest.raises(ValueError, match=r"differs in \['settings.lr'\]"):
         supervised_control("m", control, 10, 2, 3e-5, "grounding", "cpu")

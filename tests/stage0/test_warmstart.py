@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from genseg_lib.data.synthref import GENERATOR_VERSION, synthref_samples
-from genseg_lib.stage0.labels import label_text
+from genseg_lib.stage0.labels import label_instances, label_text
 from genseg_lib.stage0.prompter import PrompterSpec, build_synthref_prompter
 from genseg_lib.stage0.warmstart import (
     STATE,
     WarmStartConfig,
     phase_config,
+    step_samples,
     training_batch,
     warm_start,
 )
@@ -57,6 +58,33 @@ def test_curriculum_phases():
     assert phase_config(paired, 14) == pairs and phase_config(paired, 15).max_objects == 4
     assert later.query_weights["multi"] == 0.1 and later.query_weights["no_target"] == 0.05
     assert abs(sum(later.query_weights.values()) - 1) < 1e-9
+
+
+def test_stream_labels_list_and_abstain_at_the_configured_shares():
+    """Every step draws afresh, so the label choices must too: the realized shares of listed
+    multi-target labels and of abstaining no-target labels match the settings (ids that repeat
+    every step tie the choice to the batch position, and then they do not)."""
+    cfg = WarmStartConfig(single_object_steps=0, multi_share=0.4, no_target_share=0.4)
+    samples = [s for step in range(120) for s in step_samples(cfg, step)]
+    assert len({s.sample_id for s in samples}) == len(samples) == 120 * cfg.batch_size
+    multi = [s for s in samples if len(s.gt_masks) > 1]
+    absent = [s for s in samples if s.no_target]
+    assert min(len(multi), len(absent)) > 500
+    for list_share, abstain_share in ((0.5, 0.3), (0.8, 0.6), (0.2, 0.1)):
+        listed = [len(label_instances(s, "grounding", list_share)) > 1 for s in multi]
+        abstained = [not label_instances(s, "grounding", 0.5, abstain_share) for s in absent]
+        assert abs(sum(listed) / len(multi) - list_share) < 0.06, list_share
+        assert abs(sum(abstained) / len(absent) - abstain_share) < 0.06, abstain_share
+        # ... and not by batch position: each position lists some multi-target labels, not all
+        by_position = [
+            [
+                x
+                for s, x in zip(multi, listed, strict=True)
+                if s.sample_id.split("/")[2][-2:] == f"{k:02d}"
+            ]
+            for k in range(cfg.batch_size)
+        ]
+        assert sum(0 < sum(p) < len(p) for p in by_position if len(p) >= 10) >= 12
 
 
 def test_runs_saves_bf16_and_resumes(tmp_path):
@@ -179,6 +207,12 @@ def test_a_rerun_with_other_settings_or_sizes_is_refused_not_mixed(tmp_path):
     with pytest.raises(ValueError, match=r"settings\.prompter"):
         warm_start(_tiny_run(out, steps=4), PrompterSpec(num_hidden_layers=2))
     assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 2
+    # a run started under other label rules or another SynthRef generator is not continued
+    record = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**record, "label_rules": 1}))
+    with pytest.raises(ValueError, match=r"differs in \['label_rules'\]"):
+        warm_start(_tiny_run(out, steps=4))
+    (out / "run.json").write_text(json.dumps(record))
     # where, how fast, how often it reports and how far it goes may change
     warm_start(_tiny_run(out, steps=3, eval_every=1, save_every=1, device="cpu"))
     assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 3
