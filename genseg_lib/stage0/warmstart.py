@@ -322,13 +322,14 @@ def parameter_groups(
     return groups
 
 
-def run_record(cfg: WarmStartConfig, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``run.json`` of a warm start or supervised continuation: its settings (``asdict(cfg)``
-    unless given) and the SynthRef generator and label rules its batches come from, so that a
-    run made under others is refused, not continued or reused."""
+def run_record(cfg: WarmStartConfig, sizes: PrompterSpec | None = None) -> dict[str, Any]:
+    """``run.json`` of a warm start or supervised continuation: its settings (with the sizes
+    of a fresh prompter) and the SynthRef generator and label rules its batches come from, so
+    that a run made under others is refused, not continued or reused."""
+    settings = asdict(cfg) if sizes is None else {**asdict(cfg), "prompter": asdict(sizes)}
     return run_info(
         "supervised" if cfg.init else "warmstart",
-        asdict(cfg) if settings is None else settings,
+        settings,
         cfg.seed,
         synthref_generator=GENERATOR_VERSION,
         label_rules=LABEL_RULES_VERSION,
@@ -349,8 +350,7 @@ def warm_start(cfg: WarmStartConfig, spec: PrompterSpec | None = None) -> Path:
             "prompter sizes apply to a fresh prompter only"
         )
     sizes = None if cfg.init else spec or PrompterSpec()
-    settings = asdict(cfg) if sizes is None else {**asdict(cfg), "prompter": asdict(sizes)}
-    info = run_record(cfg, settings)
+    info = run_record(cfg, sizes)
     out = Path(cfg.out)
     last = out.parent / (out.name + "-last")
     vision_state = out.parent / (out.name + "-vision.pt")

@@ -67,6 +67,7 @@ def test_stream_labels_list_and_abstain_at_the_configured_shares():
     cfg = WarmStartConfig(single_object_steps=0, multi_share=0.4, no_target_share=0.4)
     samples = [s for step in range(120) for s in step_samples(cfg, step)]
     assert len({s.sample_id for s in samples}) == len(samples) == 120 * cfg.batch_size
+    position = {s.sample_id: i % cfg.batch_size for i, s in enumerate(samples)}
     multi = [s for s in samples if len(s.gt_masks) > 1]
     absent = [s for s in samples if s.no_target]
     assert min(len(multi), len(absent)) > 500
@@ -77,11 +78,7 @@ def test_stream_labels_list_and_abstain_at_the_configured_shares():
         assert abs(sum(abstained) / len(absent) - abstain_share) < 0.06, abstain_share
         # ... and not by batch position: each position lists some multi-target labels, not all
         by_position = [
-            [
-                x
-                for s, x in zip(multi, listed, strict=True)
-                if s.sample_id.split("/")[2][-2:] == f"{k:02d}"
-            ]
+            [x for s, x in zip(multi, listed, strict=True) if position[s.sample_id] == k]
             for k in range(cfg.batch_size)
         ]
         assert sum(0 < sum(p) < len(p) for p in by_position if len(p) >= 10) >= 12
@@ -207,10 +204,15 @@ def test_a_rerun_with_other_settings_or_sizes_is_refused_not_mixed(tmp_path):
     with pytest.raises(ValueError, match=r"settings\.prompter"):
         warm_start(_tiny_run(out, steps=4), PrompterSpec(num_hidden_layers=2))
     assert json.loads((out / "warmstart.json").read_text())["steps_done"] == 2
-    # a run started under other label rules or another SynthRef generator is not continued
+    # a run started under other label rules or another SynthRef generator (or before either was
+    # recorded) is not continued
     record = json.loads((out / "run.json").read_text())
     (out / "run.json").write_text(json.dumps({**record, "label_rules": 1}))
     with pytest.raises(ValueError, match=r"differs in \['label_rules'\]"):
+        warm_start(_tiny_run(out, steps=4))
+    older = {k: v for k, v in record.items() if k not in ("label_rules", "synthref_generator")}
+    (out / "run.json").write_text(json.dumps(older))
+    with pytest.raises(ValueError, match=r"differs in \['label_rules', 'synthref_generator'\]"):
         warm_start(_tiny_run(out, steps=4))
     (out / "run.json").write_text(json.dumps(record))
     # where, how fast, how often it reports and how far it goes may change
