@@ -3,8 +3,9 @@ never what the segmenter prefers (docs/method.md §7).
 
 ``grounding`` (the stand-in for Qwen3-VL Instruct's pretraining): the tight box of a referred
 object and two points placed from that box alone (`box_centre_points`); for a multi-target
-query only the first referred object (the one drawn first in the scene), except for a small
-deterministic share of queries that list every target; for a no-target query, the box of its
+query only the first referred object — the first-named for a conjunction ("the red circle and
+the blue star"), the one drawn first in the scene otherwise — except for a small deterministic
+share of queries that list every target, in the same order; for a no-target query, the box of its
 near miss (the scene object that fits the most words of the description, as a grounding model
 that always answers with a box would pick), except for a small deterministic share answered
 ``[]``. GRPO then has to learn interior points, "find all" and abstention from rewards.
@@ -26,8 +27,9 @@ LABEL_KINDS = ("grounding", "oracle")
 
 # Bumped when a rule changes which label a sample gets; warm-start runs record it, so a run
 # started under other rules is refused rather than continued (version 1: a CRC-32 of ids that
-# repeated every step, which tied the choice to the batch position; docs/method.md §7).
-LABEL_RULES_VERSION = 2
+# repeated every step, which tied the choice to the batch position; version 2: the first
+# object drawn in the scene even for a conjunction; docs/method.md §7).
+LABEL_RULES_VERSION = 3
 
 
 def in_share(sample: Sample, share: float) -> bool:
@@ -51,6 +53,21 @@ def near_miss_instance(sample: Sample) -> Instance:
     return Instance(box=box, points=box_centre_points(box))
 
 
+def referred_order(sample: Sample) -> list[int]:
+    """Indices into ``sample.gt_masks`` in the order the query refers to them: a conjunction's
+    phrase order where SynthRef records it (``source["phrase_targets"]``), else as stored."""
+    named = sample.source.get("phrase_targets")
+    if named is None:
+        return list(range(len(sample.gt_masks)))
+    targets = list(sample.source.get("targets", []))
+    if sorted(named) != sorted(targets) or len(targets) != len(sample.gt_masks):
+        raise ValueError(
+            f"{sample.sample_id}: source['phrase_targets'] {named} does not reorder "
+            f"source['targets'] {targets} ({len(sample.gt_masks)} masks)"
+        )
+    return [targets.index(t) for t in named]
+
+
 def label_instances(
     sample: Sample, kind: str, multi_list_share: float, no_target_abstain_share: float = 0.3
 ) -> list[Instance]:
@@ -63,6 +80,7 @@ def label_instances(
     if sample.no_target:
         return [] if in_share(sample, no_target_abstain_share) else [near_miss_instance(sample)]
     instances = box_centre_instances(masks)
+    instances = [instances[i] for i in referred_order(sample)]
     if len(instances) > 1 and not in_share(sample, multi_list_share):
         instances = instances[:1]
     return instances

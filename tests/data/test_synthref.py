@@ -289,3 +289,21 @@ def test_no_target_samples_name_their_near_miss():
         )
         n += 1
     assert n >= 20
+
+
+def test_conjunctions_name_their_targets_in_phrase_order():
+    """A conjunction's record lists the object each phrase names, in the text's order (read
+    from the text phrase by phrase); ``targets`` stays sorted, the masks follow ``targets``."""
+    scenes = {s["scene_id"]: s for s in generate_split("val", 400, seed=3)}
+    orders = []
+    for s in synthref_samples("val", 400, seed=3):
+        if s.source["program"]["kind"] != "and":
+            assert "phrase_targets" not in s.source
+            continue
+        objects = scenes[s.source["scene_id"]]["objects"]
+        named = [read_query(part, objects) for part in s.query.split(" and ")]
+        assert [n[0] for n in named] == s.source["phrase_targets"], s.query
+        assert s.source["targets"] == sorted(s.source["phrase_targets"])
+        orders.append(s.source["phrase_targets"] == s.source["targets"])
+    assert len(orders) >= 15
+    assert 0.2 < np.mean(orders) < 0.8  # phrase order is not scene order

@@ -66,6 +66,25 @@ def test_multi_target_labels_one_object_unless_listed():
     assert len(label_instances(listed[0], "oracle", 0.0)) == 2  # the reference lists all
 
 
+def test_conjunction_labels_follow_the_phrase_order():
+    """ "the B and the A": the single-box label is B's (the first-named), a list names B then
+    A; without a phrase order (e.g. "all red shapes") the first drawn object comes first."""
+    a, b = rect(10, 30, 10, 30), rect(60, 90, 50, 80)
+    box_a, box_b = (10.0, 10.0, 30.0, 30.0), (50.0, 60.0, 80.0, 90.0)
+    named = [
+        sample([a, b], f"s/{i}", {"targets": [2, 5], "phrase_targets": [5, 2]}) for i in range(40)
+    ]
+    for s in named:
+        boxes = [inst.box for inst in label_instances(s, "grounding", 0.5)]
+        assert boxes == ([box_b, box_a] if in_share(s, 0.5) else [box_b])
+    assert [i.box for i in label_instances(named[0], "grounding", 1.0)] == [box_b, box_a]
+    plain = sample([a, b], "s/0", {"targets": [2, 5]})
+    assert [i.box for i in label_instances(plain, "grounding", 1.0)] == [box_a, box_b]
+    bad = sample([a, b], "s/bad", {"targets": [2, 5], "phrase_targets": [5, 3]})
+    with pytest.raises(ValueError, match="s/bad"):
+        label_instances(bad, "grounding", 0.5)
+
+
 def test_no_target_labels_box_the_near_miss_except_a_few_abstentions():
     """As a grounding model that always answers with a box: most no-target labels box the near
     miss (with box-centre points), a fixed share of them say [] (the oracle reference: all [])."""

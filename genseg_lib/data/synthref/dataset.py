@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from genseg_lib.data.sample import DataError, Sample
-from genseg_lib.data.synthref.queries import make_queries, near_miss, program_text
+from genseg_lib.data.synthref.queries import make_queries, near_miss, phrase_targets, program_text
 from genseg_lib.data.synthref.scenes import SceneObject, SynthRefConfig, render_scene
 from genseg_lib.masks import box_from_mask, rle_encode
 
@@ -42,8 +42,9 @@ FORMAT_VERSION = 1
 # bumped whenever the same seed would generate different scenes or queries, so cached copies
 # are regenerated (2: no-target queries worded like attribute queries; 3: off-centre shapes —
 # ring, crescent, arc, cup, corner — in 35 % of scenes; 4: val richer in no-target queries and
-# 17.5 % of the queries, train unchanged; 5: no-target records name their near miss)
-GENERATOR_VERSION = 5
+# 17.5 % of the queries, train unchanged; 5: no-target records name their near miss; 6:
+# conjunction records name their targets in the order the query does)
+GENERATOR_VERSION = 6
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -98,6 +99,9 @@ def _samples_from_scenes(
             if not targets:  # what a grounding model would box instead (stage-0 labels)
                 i = near_miss(program["desc"], scene["objects"])
                 extra = {"near_miss": i, "near_miss_box": list(box_from_mask(scene["masks"][i]))}
+            named = phrase_targets(program, scene["objects"])
+            if named is not None:  # which object each phrase names (stage-0 labels)
+                extra = {"phrase_targets": named}
             samples.append(
                 Sample(
                     sample_id=f"synthref/{split}/{scene['scene_id']}/{q}",

@@ -39,6 +39,20 @@ COLOUR_PROPERTIES = {
 # ----------------------------------------------------------------------------- programs
 
 
+def phrase_targets(program: dict[str, Any], objects: list[SceneObject]) -> list[int] | None:
+    """A conjunction's target object indices in the order its text names them (``resolve``
+    returns them sorted); None for any other program. Its phrases each describe one object."""
+    if program["kind"] != "and":
+        return None
+    order = []
+    for part in program["parts"]:
+        hits = [i for i, o in enumerate(objects) if o.matches(part["desc"])]
+        if part["kind"] != "describe" or len(hits) != 1:
+            raise ValueError(f"conjunction phrase {part} does not name exactly one object")
+        order.append(hits[0])
+    return order
+
+
 def resolve(
     program: dict[str, Any], objects: list[SceneObject], side: int, cfg: SynthRefConfig
 ) -> list[int] | None:
