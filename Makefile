@@ -47,8 +47,9 @@ reproduce: setup $(if $(RETRAIN),warmstart)
 
 # The shipped stage-0 recipe (CPU: one thread trains while one worker builds batches; about
 # 80 min of vision pretraining, then 57 min with the pretrained tower frozen). DEVICE=auto
-# WORKERS=N trains on a GPU when there is one: the shipped checkpoint's vision pretraining ran on
-# one H100 with WORKERS=14 (7 min), its warm start on 2 CPU cores (`warmstart.json`).
+# WORKERS=N trains on a GPU when there is one: the shipped checkpoint's vision pretraining and its
+# first 3,233 warm-start steps ran on one H200 with WORKERS=14 (7.4 + 4 min), the rest of the
+# warm start on 2 CPU cores (`warmstart.json` lists the three invocations).
 DEVICE ?= cpu
 WORKERS ?= 1
 warmstart: setup
